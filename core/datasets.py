@@ -1,0 +1,72 @@
+"""Dataset metadata in Redis: create (deduplicated by sha256 per tenant), get, list, delete."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import redis
+
+from core import keys
+from core.pagination import newest_first
+
+
+class DatasetInUse(Exception):
+    def __init__(self, job_ids: list[str]) -> None:
+        super().__init__(job_ids)
+        self.job_ids = job_ids
+
+
+class DatasetStore:
+    def __init__(self, client: redis.Redis) -> None:
+        self.r = client
+
+    def claim_sha(self, tenant: str, sha256: str, dataset_id: str) -> str | None:
+        """Reserve ``sha256`` for ``dataset_id``; returns the existing id when these bytes are known."""
+        if self.r.set(keys.dataset_by_sha(tenant, sha256), dataset_id, nx=True):
+            return None
+        return self.r.get(keys.dataset_by_sha(tenant, sha256))
+
+    def release_sha(self, tenant: str, sha256: str, dataset_id: str) -> None:
+        key = keys.dataset_by_sha(tenant, sha256)
+        if self.r.get(key) == dataset_id:
+            self.r.delete(key)
+
+    def create(self, tenant: str, meta: dict[str, Any]) -> None:
+        with self.r.pipeline() as p:
+            p.set(keys.dataset(tenant, meta["id"]), json.dumps(meta))
+            p.zadd(keys.dataset_index(tenant), {meta["id"]: 0})
+            p.execute()
+
+    def get(self, tenant: str, dataset_id: str) -> dict[str, Any] | None:
+        raw = self.r.get(keys.dataset(tenant, dataset_id))
+        return json.loads(raw) if raw else None
+
+    def _get_many(self, tenant: str, ids: list[str]) -> list[dict[str, Any] | None]:
+        raws = self.r.mget([keys.dataset(tenant, i) for i in ids])
+        return [json.loads(raw) if raw else None for raw in raws]
+
+    def list(self, tenant: str, *, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        return newest_first(
+            self.r, keys.dataset_index(tenant), lambda ids: self._get_many(tenant, ids), limit=limit, cursor=cursor
+        )
+
+    def add_user(self, tenant: str, dataset_id: str, job_id: str) -> None:
+        self.r.sadd(keys.dataset_users(tenant, dataset_id), job_id)
+
+    def remove_user(self, tenant: str, dataset_id: str, job_id: str) -> None:
+        self.r.srem(keys.dataset_users(tenant, dataset_id), job_id)
+
+    def delete(self, tenant: str, dataset_id: str) -> dict[str, Any] | None:
+        """Removes the metadata; raises DatasetInUse while a queued/running job uses it."""
+        meta = self.get(tenant, dataset_id)
+        if meta is None:
+            return None
+        users = sorted(self.r.smembers(keys.dataset_users(tenant, dataset_id)))
+        if users:
+            raise DatasetInUse(users)
+        with self.r.pipeline() as p:
+            p.delete(keys.dataset(tenant, dataset_id))
+            p.zrem(keys.dataset_index(tenant), dataset_id)
+            p.delete(keys.dataset_by_sha(tenant, meta["sha256"]))
+            p.execute()
+        return meta

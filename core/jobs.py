@@ -1,0 +1,157 @@
+"""Job records, their per-epoch histories, diagnoses, cancel flags and live events, in Redis.
+
+Both sides use this store: the API creates and reads jobs, the worker moves them through their
+lifecycle. Status changes go through one compare-and-set script so a cancel racing a start (or a
+reaper racing a finishing worker) has exactly one winner.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import redis
+
+from core import keys
+from core.pagination import newest_first
+
+ACTIVE = ("queued", "running")
+FINISHED = ("succeeded", "failed", "cancelled")
+
+# KEYS[1] job hash; ARGV[1] JSON list of allowed current statuses; ARGV[2] new status;
+# ARGV[3..] field/value pairs to set with it. Returns the previous status, or false.
+_TRANSITION = """
+local current = redis.call('HGET', KEYS[1], 'status')
+if not current then return false end
+local allowed = cjson.decode(ARGV[1])
+for _, s in ipairs(allowed) do
+  if cjson.encode(s) == current then
+    redis.call('HSET', KEYS[1], 'status', cjson.encode(ARGV[2]))
+    for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+    return current
+  end
+end
+return false
+"""
+
+
+def _encode(fields: dict[str, Any]) -> dict[str, str]:
+    return {name: json.dumps(value) for name, value in fields.items()}
+
+
+def _decode(raw: dict[str, str]) -> dict[str, Any]:
+    return {name: json.loads(value) for name, value in raw.items()}
+
+
+class JobStore:
+    def __init__(self, client: redis.Redis) -> None:
+        self.r = client
+        self._transition = client.register_script(_TRANSITION)
+
+    # Records
+    def create(self, tenant: str, job: dict[str, Any]) -> None:
+        with self.r.pipeline() as p:
+            p.hset(keys.job(tenant, job["id"]), mapping=_encode(job))
+            p.zadd(keys.job_index(tenant), {job["id"]: 0})
+            p.sadd(keys.active_jobs(tenant), job["id"])
+            p.execute()
+
+    def get(self, tenant: str, job_id: str) -> dict[str, Any] | None:
+        raw = self.r.hgetall(keys.job(tenant, job_id))
+        return _decode(raw) if raw else None
+
+    def update(self, tenant: str, job_id: str, **fields: Any) -> None:
+        self.r.hset(keys.job(tenant, job_id), mapping=_encode(fields))
+
+    def transition(self, tenant: str, job_id: str, allowed: tuple[str, ...], status: str, **fields: Any) -> str | None:
+        """Sets ``status`` (and ``fields``) only if the current status is in ``allowed``.
+
+        Returns the previous status, or None when the job is gone or in another state.
+        """
+        args: list[str] = [json.dumps(list(allowed)), status]
+        for name, value in _encode(fields).items():
+            args += [name, value]
+        previous = self._transition(keys=[keys.job(tenant, job_id)], args=args)
+        if previous is None:
+            return None
+        if status in FINISHED:
+            self.r.srem(keys.active_jobs(tenant), job_id)
+        return json.loads(previous)
+
+    def list(
+        self, tenant: str, *, limit: int, cursor: str | None, status: str | None = None, dataset_id: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        def keep(job: dict[str, Any]) -> bool:
+            return (status is None or job["status"] == status) and (dataset_id is None or job["dataset_id"] == dataset_id)
+
+        def load(ids: list[str]) -> list[dict[str, Any] | None]:
+            with self.r.pipeline() as p:
+                for job_id in ids:
+                    p.hgetall(keys.job(tenant, job_id))
+                return [_decode(raw) if raw else None for raw in p.execute()]
+
+        return newest_first(self.r, keys.job_index(tenant), load, limit=limit, cursor=cursor, keep=keep)
+
+    def active_count(self, tenant: str) -> int:
+        return self.r.scard(keys.active_jobs(tenant))
+
+    def active_ids(self, tenant: str) -> list[str]:
+        return sorted(self.r.smembers(keys.active_jobs(tenant)))
+
+    def delete(self, tenant: str, job_id: str, runs: int) -> None:
+        with self.r.pipeline() as p:
+            p.delete(
+                keys.job(tenant, job_id),
+                keys.job_diagnosis(tenant, job_id),
+                keys.job_cancel(tenant, job_id),
+                keys.job_heartbeat(tenant, job_id),
+                *(keys.job_history(tenant, job_id, run) for run in range(1, runs + 1)),
+            )
+            p.zrem(keys.job_index(tenant), job_id)
+            p.srem(keys.active_jobs(tenant), job_id)
+            p.execute()
+
+    # Histories
+    def append_epoch(self, tenant: str, job_id: str, run: int, metrics: dict[str, float | None]) -> int:
+        """Appends one epoch's metrics to a run; returns the number of epochs now recorded."""
+        return self.r.rpush(keys.job_history(tenant, job_id, run), json.dumps(metrics))
+
+    def history(self, tenant: str, job_id: str, runs: int) -> list[list[dict[str, float | None]]]:
+        """Per run, the list of per-epoch metric dicts recorded so far."""
+        with self.r.pipeline() as p:
+            for run in range(1, runs + 1):
+                p.lrange(keys.job_history(tenant, job_id, run), 0, -1)
+            return [[json.loads(e) for e in epochs] for epochs in p.execute()]
+
+    def history_length(self, tenant: str, job_id: str, runs: int) -> int:
+        with self.r.pipeline() as p:
+            for run in range(1, runs + 1):
+                p.llen(keys.job_history(tenant, job_id, run))
+            return sum(p.execute())
+
+    def reset_history(self, tenant: str, job_id: str, runs: int) -> None:
+        self.r.delete(*(keys.job_history(tenant, job_id, run) for run in range(1, runs + 1)))
+
+    # Diagnosis
+    def set_diagnosis(self, tenant: str, job_id: str, diagnosis: dict[str, Any]) -> None:
+        self.r.set(keys.job_diagnosis(tenant, job_id), json.dumps(diagnosis))
+
+    def get_diagnosis(self, tenant: str, job_id: str) -> dict[str, Any] | None:
+        raw = self.r.get(keys.job_diagnosis(tenant, job_id))
+        return json.loads(raw) if raw else None
+
+    # Cancellation and liveness
+    def request_cancel(self, tenant: str, job_id: str) -> None:
+        self.r.set(keys.job_cancel(tenant, job_id), 1, ex=7 * 24 * 3600)
+
+    def cancel_requested(self, tenant: str, job_id: str) -> bool:
+        return bool(self.r.exists(keys.job_cancel(tenant, job_id)))
+
+    def heartbeat(self, tenant: str, job_id: str, ttl_s: float) -> None:
+        self.r.set(keys.job_heartbeat(tenant, job_id), 1, px=int(ttl_s * 1000))
+
+    def is_alive(self, tenant: str, job_id: str) -> bool:
+        return bool(self.r.exists(keys.job_heartbeat(tenant, job_id)))
+
+    # Events
+    def publish(self, tenant: str, job_id: str, event: str, data: dict[str, Any]) -> None:
+        self.r.publish(keys.job_events(tenant, job_id), json.dumps({"event": event, "data": data}))

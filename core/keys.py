@@ -1,0 +1,88 @@
+"""The Redis key layout. Nothing else in the code base spells a key.
+
+Everything a tenant owns lives under ``ld:t:{tenant}:`` so that isolation is a property of the
+key, not of a check someone might forget. Celery's own keys (broker queues, results) are Celery's.
+"""
+from __future__ import annotations
+
+PREFIX = "ld"
+
+
+def _tenant(tenant: str) -> str:
+    return f"{PREFIX}:t:{tenant}"
+
+
+# Datasets
+def dataset(tenant: str, dataset_id: str) -> str:
+    return f"{_tenant(tenant)}:ds:{dataset_id}"
+
+
+def dataset_index(tenant: str) -> str:
+    """Sorted set of dataset ids scored by creation time (newest-first listing)."""
+    return f"{_tenant(tenant)}:ds-index"
+
+
+def dataset_by_sha(tenant: str, sha256: str) -> str:
+    return f"{_tenant(tenant)}:ds-sha:{sha256}"
+
+
+def dataset_users(tenant: str, dataset_id: str) -> str:
+    """Set of ids of queued/running jobs that use the dataset (it cannot be deleted meanwhile)."""
+    return f"{_tenant(tenant)}:ds-users:{dataset_id}"
+
+
+# Jobs
+def job(tenant: str, job_id: str) -> str:
+    """Hash: one field per job attribute, JSON-encoded, so API and worker update fields independently."""
+    return f"{_tenant(tenant)}:job:{job_id}"
+
+
+def job_index(tenant: str) -> str:
+    return f"{_tenant(tenant)}:job-index"
+
+
+def job_history(tenant: str, job_id: str, run: int) -> str:
+    """List of per-epoch metric dicts for one run, appended as epochs finish."""
+    return f"{_tenant(tenant)}:job:{job_id}:run:{run}"
+
+
+def job_diagnosis(tenant: str, job_id: str) -> str:
+    return f"{_tenant(tenant)}:job:{job_id}:diagnosis"
+
+
+def job_cancel(tenant: str, job_id: str) -> str:
+    """Flag the training callback polls between batches."""
+    return f"{_tenant(tenant)}:job:{job_id}:cancel"
+
+
+def job_events(tenant: str, job_id: str) -> str:
+    """Pub/sub channel of the job's live events."""
+    return f"{_tenant(tenant)}:job:{job_id}:events"
+
+
+def job_heartbeat(tenant: str, job_id: str) -> str:
+    """Expiring key a running job refreshes; its absence means the worker vanished."""
+    return f"{_tenant(tenant)}:job:{job_id}:heartbeat"
+
+
+def active_jobs(tenant: str) -> str:
+    """Set of the tenant's queued and running job ids (queue limits, reaper)."""
+    return f"{_tenant(tenant)}:active-jobs"
+
+
+def idempotency(tenant: str, key: str) -> str:
+    return f"{_tenant(tenant)}:idem:{key}"
+
+
+# External diagnoses
+def diagnosis(tenant: str, diagnosis_id: str) -> str:
+    return f"{_tenant(tenant)}:dx:{diagnosis_id}"
+
+
+# Workers (not tenant-scoped: they serve everybody)
+def worker(hostname: str) -> str:
+    return f"{PREFIX}:worker:{hostname}"
+
+
+def worker_pattern() -> str:
+    return f"{PREFIX}:worker:*"

