@@ -34,6 +34,19 @@ return false
 """
 
 
+# Worker writes land only on a job that still exists: a job deleted mid-training must not be
+# resurrected as a half-filled hash by the worker's next progress update.
+# KEYS[1] job hash, KEYS[2] target; ARGV: HSET field/value pairs, or one RPUSH value.
+_UPDATE_IF_EXISTS = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+return redis.call('HSET', KEYS[1], unpack(ARGV))
+"""
+_APPEND_IF_EXISTS = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+return redis.call('RPUSH', KEYS[2], ARGV[1])
+"""
+
+
 def _encode(fields: dict[str, Any]) -> dict[str, str]:
     return {name: json.dumps(value) for name, value in fields.items()}
 
@@ -46,6 +59,8 @@ class JobStore:
     def __init__(self, client: redis.Redis) -> None:
         self.r = client
         self._transition = client.register_script(_TRANSITION)
+        self._update = client.register_script(_UPDATE_IF_EXISTS)
+        self._append = client.register_script(_APPEND_IF_EXISTS)
 
     # Records
     def create(self, tenant: str, job: dict[str, Any]) -> None:
@@ -60,7 +75,8 @@ class JobStore:
         return _decode(raw) if raw else None
 
     def update(self, tenant: str, job_id: str, **fields: Any) -> None:
-        self.r.hset(keys.job(tenant, job_id), mapping=_encode(fields))
+        args = [part for pair in _encode(fields).items() for part in pair]
+        self._update(keys=[keys.job(tenant, job_id)], args=args)
 
     def transition(self, tenant: str, job_id: str, allowed: tuple[str, ...], status: str, **fields: Any) -> str | None:
         """Sets ``status`` (and ``fields``) only if the current status is in ``allowed``.
@@ -98,11 +114,11 @@ class JobStore:
         return sorted(self.r.smembers(keys.active_jobs(tenant)))
 
     def delete(self, tenant: str, job_id: str, runs: int) -> None:
+        """Removes the job; its cancel flag stays (it expires) so a worker still training it stops."""
         with self.r.pipeline() as p:
             p.delete(
                 keys.job(tenant, job_id),
                 keys.job_diagnosis(tenant, job_id),
-                keys.job_cancel(tenant, job_id),
                 keys.job_heartbeat(tenant, job_id),
                 *(keys.job_history(tenant, job_id, run) for run in range(1, runs + 1)),
             )
@@ -113,7 +129,8 @@ class JobStore:
     # Histories
     def append_epoch(self, tenant: str, job_id: str, run: int, metrics: dict[str, float | None]) -> int:
         """Appends one epoch's metrics to a run; returns the number of epochs now recorded."""
-        return self.r.rpush(keys.job_history(tenant, job_id, run), json.dumps(metrics))
+        job_key = keys.job(tenant, job_id)
+        return int(self._append(keys=[job_key, keys.job_history(tenant, job_id, run)], args=[json.dumps(metrics)]) or 0)
 
     def history(self, tenant: str, job_id: str, runs: int) -> list[list[dict[str, float | None]]]:
         """Per run, the list of per-epoch metric dicts recorded so far."""

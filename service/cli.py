@@ -1,0 +1,99 @@
+"""`lstm-doctor serve | api | worker`.
+
+``serve`` is the whole service on one machine: an embedded Redis (unless LSTM_DOCTOR_REDIS_URL
+is set), one Celery worker and the API, stopped together on Ctrl-C with no process left behind.
+``api`` and ``worker`` run the parts separately against an external Redis (docker-compose).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+
+from core.settings import Settings
+
+
+def worker_command(settings: Settings, name: str = "worker") -> list[str]:
+    return [
+        sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker",
+        "--pool", "prefork", "--concurrency", str(settings.worker_concurrency),
+        "--queues", settings.worker_queues, "--hostname", f"{name}@%h",
+        "--loglevel", "WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat",
+    ]
+
+
+def stop_process_group(process: subprocess.Popen, grace_s: float = 10.0) -> None:
+    if process.poll() is not None:
+        return
+    try:
+        # TERM: Celery's warm shutdown; then cold. A job cut off is redelivered (late acks).
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    except ProcessLookupError:
+        pass
+
+
+def run_api(settings: Settings) -> None:
+    import uvicorn
+
+    from service.app import create_app
+    from service.auth import Keyring, KeyConfigError, check_bind
+
+    try:
+        check_bind(settings, Keyring.from_settings(settings))
+    except KeyConfigError as exc:
+        raise SystemExit(f"lstm-doctor: {exc}") from None
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None,
+                access_log=False, timeout_graceful_shutdown=5)
+
+
+def serve(settings: Settings) -> None:
+    from core.embedded_redis import EmbeddedRedis
+    from service.auth import Keyring, KeyConfigError, check_bind
+
+    try:
+        check_bind(settings, Keyring.from_settings(settings))
+    except KeyConfigError as exc:
+        raise SystemExit(f"lstm-doctor: {exc}") from None
+    embedded = None
+    if not settings.redis_url:
+        embedded = EmbeddedRedis(settings.data_dir / "redis").start()
+        settings = settings.model_copy(update={"redis_url": embedded.url})
+        print(f"lstm-doctor: embedded Redis on {embedded.url}", file=sys.stderr)
+    os.environ["LSTM_DOCTOR_REDIS_URL"] = settings.redis_url
+    os.environ["LSTM_DOCTOR_DATA_DIR"] = str(settings.data_dir)
+    worker = subprocess.Popen(worker_command(settings), start_new_session=True)
+    print(f"lstm-doctor: API on http://{settings.host}:{settings.port} (Ctrl-C stops everything)", file=sys.stderr)
+    try:
+        run_api(settings)
+    finally:
+        stop_process_group(worker)
+        if embedded:
+            embedded.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="lstm-doctor", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="embedded Redis + a worker + the API, until Ctrl-C")
+    sub.add_parser("api", help="the HTTP API only (needs LSTM_DOCTOR_REDIS_URL)")
+    sub.add_parser("worker", help="a training worker only (needs LSTM_DOCTOR_REDIS_URL)")
+    args = parser.parse_args(argv)
+    settings = Settings()
+    if args.command == "serve":
+        serve(settings)
+    elif not settings.redis_url:
+        raise SystemExit(f"lstm-doctor {args.command}: set LSTM_DOCTOR_REDIS_URL (or use `lstm-doctor serve`).")
+    elif args.command == "api":
+        run_api(settings)
+    else:
+        os.execv(sys.executable, worker_command(settings))
+
+
+if __name__ == "__main__":
+    main()

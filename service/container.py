@@ -1,0 +1,47 @@
+"""The objects the routes need, built once per app and handed to routes through ``deps``."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import redis
+import redis.asyncio as aioredis
+from celery import Celery
+
+from core.blobs import BlobStore
+from core.datasets import DatasetStore
+from core.jobs import JobStore
+from core.queue import make_celery
+from core.settings import Settings
+from service.auth import Keyring
+from service.plot_cache import PlotCache
+
+
+@dataclass
+class Container:
+    settings: Settings
+    redis: redis.Redis
+    aredis: aioredis.Redis  # for pub/sub streams, which must not hold a thread each
+    jobs: JobStore
+    datasets: DatasetStore
+    blobs: BlobStore
+    celery: Celery
+    keyring: Keyring
+    plots: PlotCache = field(default_factory=PlotCache)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Container":
+        if not settings.redis_url:
+            raise RuntimeError("LSTM_DOCTOR_REDIS_URL is not set (`lstm-doctor serve` sets it for you).")
+        client = redis.Redis.from_url(
+            settings.redis_url, decode_responses=True, socket_timeout=5, health_check_interval=30
+        )
+        return cls(
+            settings=settings,
+            redis=client,
+            aredis=aioredis.Redis.from_url(settings.redis_url, decode_responses=True),
+            jobs=JobStore(client),
+            datasets=DatasetStore(client),
+            blobs=BlobStore(settings.blob_dir),
+            celery=make_celery(settings, settings.redis_url),
+            keyring=Keyring.from_settings(settings),
+        )

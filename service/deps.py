@@ -1,0 +1,68 @@
+"""Dependencies as ``Annotated`` aliases, so a route's signature says what it uses."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from core.blobs import BlobStore
+from core.datasets import DatasetStore
+from core.jobs import JobStore
+from core.settings import Settings
+from service.auth import OPEN_TENANT
+from service.container import Container
+from service.plot_cache import PlotCache
+from service.problems import Problem
+
+_bearer = HTTPBearer(auto_error=False, description="API key of your tenant")
+
+
+def get_container(request: Request) -> Container:
+    return request.app.state.container
+
+
+ContainerDep = Annotated[Container, Depends(get_container)]
+
+
+def get_tenant(
+    container: ContainerDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> str:
+    keyring = container.keyring
+    if keyring.open:
+        return OPEN_TENANT
+    tenant = keyring.tenant_for(credentials.credentials) if credentials else None
+    if tenant is None:
+        detail = ("Send your API key as 'Authorization: Bearer <key>'." if credentials is None
+                  else "The API key is not known.")
+        raise Problem(401, detail, headers={"WWW-Authenticate": "Bearer"})
+    return tenant
+
+
+def _settings(container: ContainerDep) -> Settings:
+    return container.settings
+
+
+def _jobs(container: ContainerDep) -> JobStore:
+    return container.jobs
+
+
+def _datasets(container: ContainerDep) -> DatasetStore:
+    return container.datasets
+
+
+def _blobs(container: ContainerDep) -> BlobStore:
+    return container.blobs
+
+
+def _plots(container: ContainerDep) -> PlotCache:
+    return container.plots
+
+
+Tenant = Annotated[str, Depends(get_tenant)]
+SettingsDep = Annotated[Settings, Depends(_settings)]
+Jobs = Annotated[JobStore, Depends(_jobs)]
+Datasets = Annotated[DatasetStore, Depends(_datasets)]
+Blobs = Annotated[BlobStore, Depends(_blobs)]
+Plots = Annotated[PlotCache, Depends(_plots)]

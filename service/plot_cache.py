@@ -1,0 +1,35 @@
+"""Rendered plots, cached in-process by (resource, history length, metric, format, verdict).
+
+The key changes whenever what the plot shows changes (a new epoch, a final verdict), so the
+ETag is derived from the key alone: a conditional GET is answered 304 without rendering.
+"""
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+
+
+def etag_for(key: Hashable) -> str:
+    return '"' + hashlib.sha256(repr(key).encode()).hexdigest()[:32] + '"'
+
+
+class PlotCache:
+    def __init__(self, max_items: int = 256) -> None:
+        self.max_items = max_items
+        self._items: OrderedDict[Hashable, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get_or_render(self, key: Hashable, render: Callable[[], bytes]) -> bytes:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        body = render()  # outside the lock: renders of different plots run in parallel
+        with self._lock:
+            self._items[key] = body
+            self._items.move_to_end(key)
+            while len(self._items) > self.max_items:
+                self._items.popitem(last=False)
+        return body

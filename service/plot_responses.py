@@ -1,0 +1,48 @@
+"""Serving plots: ``{metric}.png|svg`` (and ``report.png|svg``) with ETag / 304, from the cache."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import Request, Response
+
+from diagnosis.history import History, available_metrics
+from diagnosis.plots import UnknownMetric, render_metric, render_report
+from service.plot_cache import PlotCache, etag_for
+from service.problems import Problem
+
+MEDIA_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
+PLOT_RESPONSES = {200: {"content": {"image/png": {}, "image/svg+xml": {}}, "description": "The rendered plot"},
+                  304: {"description": "Not modified (If-None-Match matched the ETag)"}}
+
+
+def plot_response(request: Request, cache: PlotCache, resource: str, runs: Sequence[History],
+                  diagnosis: dict[str, Any] | None, filename: str) -> Response:
+    metric, dot, fmt = filename.rpartition(".")
+    if not dot or fmt not in MEDIA_TYPES or not metric:
+        raise Problem(404, f"Plots are named <metric>.png or <metric>.svg (e.g. loss.png); got {filename!r}.")
+    if metric != "report" and not _has_metric(runs, metric):
+        names = ", ".join(available_metrics(runs)) or "none yet"
+        raise Problem(404, f"The history has no metric {metric!r}; available: {names}.")
+    epochs = tuple(len(run.get("loss", [])) for run in runs)
+    verdict = (diagnosis or {}).get("verdict"), (diagnosis or {}).get("final")
+    key = (resource, epochs, metric, fmt, verdict)
+    etag = etag_for(key)
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    if etag in [tag.strip() for tag in request.headers.get("if-none-match", "").split(",")]:
+        return Response(status_code=304, headers=headers)
+
+    def render() -> bytes:
+        if metric == "report":
+            return render_report(list(runs), diagnosis, fmt=fmt)
+        return render_metric(list(runs), metric, diagnosis, fmt=fmt)
+
+    try:
+        body = cache.get_or_render(key, render)
+    except UnknownMetric as exc:
+        raise Problem(404, f"The history has no metric {metric!r}; available: {', '.join(exc.available)}.") from None
+    return Response(body, media_type=MEDIA_TYPES[fmt], headers=headers)
+
+
+def _has_metric(runs: Sequence[History], metric: str) -> bool:
+    return metric in available_metrics(runs) or any(metric in run or f"val_{metric}" in run for run in runs)

@@ -1,0 +1,94 @@
+"""/v1/datasets: upload (validated, deduplicated), list, get, delete."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+
+from core.data import DatasetError, inspect_dataset
+from core.datasets import DatasetInUse
+from core.ids import new_id, now
+from service.deps import Blobs, Datasets, SettingsDep, Tenant
+from service.problems import Problem, ProblemDetails
+from service.schemas import Dataset, Page
+from service.upload import receive_upload
+
+router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
+
+_UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"multipart/form-data": {"schema": {
+            "type": "object",
+            "required": ["file"],
+            "properties": {
+                "file": {"type": "string", "format": "binary", "description": "CSV, NPZ or Parquet"},
+                "name": {"type": "string", "description": "Display name (defaults to the file name)"},
+            },
+        }}},
+    }
+}
+_ERRORS = {code: {"model": ProblemDetails} for code in (400, 401, 413, 415, 422)}
+
+
+def not_found(dataset_id: str) -> Problem:
+    return Problem(404, f"There is no dataset {dataset_id!r}.")
+
+
+@router.post("", status_code=201, response_model=Dataset, openapi_extra=_UPLOAD_BODY,
+             responses={200: {"model": Dataset, "description": "These bytes were uploaded before"}, **_ERRORS})
+async def upload_dataset(request: Request, response: Response, tenant: Tenant, datasets: Datasets, blobs: Blobs,
+                         settings: SettingsDep) -> dict:
+    upload = await receive_upload(request, blobs, settings.max_upload_bytes)
+    try:
+        if upload.size == 0:
+            raise Problem(422, "The uploaded file is empty.", title="Invalid dataset")
+        info = await run_in_threadpool(inspect_dataset, upload.path, upload.filename,
+                                       max_bytes=settings.max_upload_bytes)
+        dataset_id = new_id("ds")
+        existing = datasets.claim_sha(tenant, upload.sha256, dataset_id)
+        if existing and (meta := datasets.get(tenant, existing)):
+            response.status_code = 200
+            response.headers["Location"] = f"/v1/datasets/{existing}"
+            return meta
+        meta = {"id": dataset_id, "name": upload.name or upload.filename, "size_bytes": upload.size,
+                "sha256": upload.sha256, "created_at": now(), **info}
+        blobs.commit(upload.path, tenant, dataset_id)
+        datasets.create(tenant, meta)
+    except (Problem, DatasetError):
+        raise
+    finally:
+        Path(upload.path).unlink(missing_ok=True)  # no-op once committed (renamed away)
+    response.headers["Location"] = f"/v1/datasets/{dataset_id}"
+    return meta
+
+
+@router.get("", response_model=Page[Dataset], responses={401: {"model": ProblemDetails}})
+def list_datasets(tenant: Tenant, datasets: Datasets,
+                  limit: Annotated[int, Query(ge=1, le=200)] = 50, cursor: str | None = None) -> dict:
+    items, next_cursor = datasets.list(tenant, limit=limit, cursor=cursor)
+    return {"items": items, "next_cursor": next_cursor}
+
+
+@router.get("/{dataset_id}", response_model=Dataset, responses={404: {"model": ProblemDetails}})
+def get_dataset(dataset_id: str, tenant: Tenant, datasets: Datasets) -> dict:
+    meta = datasets.get(tenant, dataset_id)
+    if meta is None:
+        raise not_found(dataset_id)
+    return meta
+
+
+@router.delete("/{dataset_id}", status_code=204, responses={404: {"model": ProblemDetails},
+                                                           409: {"model": ProblemDetails}})
+def delete_dataset(dataset_id: str, tenant: Tenant, datasets: Datasets, blobs: Blobs) -> Response:
+    try:
+        meta = datasets.delete(tenant, dataset_id)
+    except DatasetInUse as exc:
+        raise Problem(409, f"Dataset {dataset_id} is used by queued or running job(s) {', '.join(exc.job_ids)}; "
+                           "cancel them or wait for them to finish.") from None
+    if meta is None:
+        raise not_found(dataset_id)
+    blobs.delete(tenant, dataset_id)
+    return Response(status_code=204)

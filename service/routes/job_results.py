@@ -1,0 +1,124 @@
+"""What a job produces, readable while it runs: history, diagnosis, plots and live events."""
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+import redis.asyncio as aioredis
+from fastapi import APIRouter, Request
+from sse_starlette.sse import EventSourceResponse
+
+from core import keys
+from core.jobs import FINISHED
+from diagnosis.engine import MIN_EPOCHS, diagnose
+from service.deps import ContainerDep, Jobs, Plots, Tenant
+from service.plot_responses import PLOT_RESPONSES, plot_response
+from service.presenters import columns, is_final
+from service.problems import Problem, ProblemDetails
+from service.routes.jobs import load
+from service.schemas import Diagnosis, History
+
+router = APIRouter(prefix="/v1/jobs/{job_id}", tags=["jobs"])
+_ERRORS = {code: {"model": ProblemDetails} for code in (401, 404, 409)}
+
+
+def histories(jobs: Jobs, tenant: str, record: dict) -> list[dict]:
+    runs = record["config"]["training"]["repeats"]
+    return [columns(epochs) for epochs in jobs.history(tenant, record["id"], runs)]
+
+
+def current_diagnosis(jobs: Jobs, tenant: str, record: dict, runs: list[dict]) -> dict | None:
+    """The stored final diagnosis, or one read from the history so far (None below MIN_EPOCHS)."""
+    stored = jobs.get_diagnosis(tenant, record["id"])
+    if stored is not None:
+        return stored
+    started = [run for run in runs if len(run.get("loss", [])) > 0]
+    if not started or max(len(run["loss"]) for run in started) < MIN_EPOCHS:
+        return None
+    config = record["config"]
+    seeds = [config["training"]["seed"] + i for i in range(len(started))]
+    return diagnose(started, task=config["task"], baseline_loss=record.get("baseline_loss"),
+                    final=is_final(record), seeds=seeds)
+
+
+@router.get("/history", response_model=History, responses=_ERRORS)
+def get_history(job_id: str, tenant: Tenant, jobs: Jobs) -> dict:
+    record = load(jobs, tenant, job_id)
+    seed = record["config"]["training"]["seed"]
+    runs = histories(jobs, tenant, record)
+    return {"runs": [{"run": i, "seed": seed + i - 1, "epochs_completed": len(run.get("loss", [])), "history": run}
+                     for i, run in enumerate(runs, start=1)]}
+
+
+@router.get("/diagnosis", response_model=Diagnosis, responses=_ERRORS)
+def get_diagnosis(job_id: str, tenant: Tenant, jobs: Jobs) -> dict:
+    record = load(jobs, tenant, job_id)
+    diagnosis = current_diagnosis(jobs, tenant, record, histories(jobs, tenant, record))
+    if diagnosis is None:
+        raise Problem(409, f"Job {job_id} has fewer than {MIN_EPOCHS} epochs so far ({record['status']}); "
+                           "a diagnosis needs a few epochs — try again shortly.", headers={"Retry-After": "2"})
+    return diagnosis
+
+
+@router.get("/plots/{filename}", responses={**PLOT_RESPONSES, **_ERRORS})
+def get_plot(job_id: str, filename: str, request: Request, tenant: Tenant, jobs: Jobs, plots: Plots):
+    record = load(jobs, tenant, job_id)
+    runs = histories(jobs, tenant, record)
+    diagnosis = current_diagnosis(jobs, tenant, record, runs)
+    return plot_response(request, plots, f"job:{tenant}:{job_id}", runs, diagnosis, filename)
+
+
+@router.get("/events", response_class=EventSourceResponse,
+            responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}, **_ERRORS})
+async def job_events(job_id: str, tenant: Tenant, jobs: Jobs, container: ContainerDep) -> EventSourceResponse:
+    record = load(jobs, tenant, job_id)
+    return EventSourceResponse(_stream(container.aredis, jobs, tenant, record), ping=15)
+
+
+async def _stream(client: aioredis.Redis, jobs: Jobs, tenant: str, record: dict) -> AsyncIterator[dict]:
+    job_id = record["id"]
+    pubsub = client.pubsub()
+    # Subscribe before reading what exists, so nothing published in between is lost; replayed
+    # epochs are remembered so a live copy of one is not sent twice.
+    await pubsub.subscribe(keys.job_events(tenant, job_id))
+    try:
+        record = await asyncio.to_thread(jobs.get, tenant, job_id) or record
+        yield {"event": "status", "data": json.dumps({"status": record["status"]})}
+        sent: set[tuple[int, int]] = set()
+        runs = await asyncio.to_thread(jobs.history, tenant, job_id, record["config"]["training"]["repeats"])
+        for run, epochs in enumerate(runs, start=1):
+            for epoch, metrics in enumerate(epochs, start=1):
+                sent.add((run, epoch))
+                yield {"event": "epoch", "data": json.dumps({"run": run, "epoch": epoch, "metrics": metrics})}
+        if record["status"] in FINISHED:
+            yield _end(record)
+            return
+        while True:
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5.0)
+            if message is None:
+                # Quiet for a while: make sure the job did not end (or vanish) without us hearing.
+                latest = await asyncio.to_thread(jobs.get, tenant, job_id)
+                if latest is None or latest["status"] in FINISHED:
+                    yield _end(latest or {**record, "status": "deleted"})
+                    return
+                continue
+            event = json.loads(message["data"])
+            data = event["data"]
+            if event["event"] == "epoch":
+                if (data["run"], data["epoch"]) in sent:
+                    continue
+                sent.add((data["run"], data["epoch"]))
+            yield {"event": event["event"], "data": json.dumps(data)}
+            if event["event"] == "status" and data.get("status") in FINISHED:
+                latest = await asyncio.to_thread(jobs.get, tenant, job_id)
+                yield _end(latest or {**record, **data})
+                return
+    finally:
+        await pubsub.unsubscribe()
+        await pubsub.aclose()
+
+
+def _end(record: dict) -> dict:
+    return {"event": "end", "data": json.dumps({"status": record["status"], "verdict": record.get("verdict"),
+                                                "error": record.get("error")})}

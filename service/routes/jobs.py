@@ -1,0 +1,111 @@
+"""/v1/jobs: submit (validated against the dataset, routed to a queue), read, list, cancel, delete."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+from fastapi.concurrency import run_in_threadpool
+
+from core import workers
+from core.config import JobConfig
+from core.data import resolve_spec
+from core.ids import new_id, now
+from core.jobs import ACTIVE, FINISHED
+from core.queue import TRAIN_TASK
+from service.deps import Blobs, ContainerDep, Datasets, Jobs, SettingsDep, Tenant
+from service.limits import limit_errors
+from service.presenters import job_resource
+from service.problems import Problem, ProblemDetails
+from service.schemas import Job, JobStatus, Page
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+_ERRORS = {code: {"model": ProblemDetails} for code in (401, 404, 409, 422, 429)}
+RETRY_AFTER_S = "2"
+
+
+def not_found(job_id: str) -> Problem:
+    return Problem(404, f"There is no job {job_id!r}.")
+
+
+def load(jobs: Jobs, tenant: str, job_id: str) -> dict:
+    record = jobs.get(tenant, job_id)
+    if record is None:
+        raise not_found(job_id)
+    return record
+
+
+@router.post("", status_code=202, response_model=Job, responses=_ERRORS)
+async def submit_job(config: JobConfig, response: Response, tenant: Tenant, container: ContainerDep,
+                     jobs: Jobs, datasets: Datasets, blobs: Blobs, settings: SettingsDep) -> dict:
+    if errors := limit_errors(config, settings):
+        raise Problem(422, "The job asks for more than this server allows: " +
+                      "; ".join(f"{'.'.join(map(str, e['loc'][1:]))}: {e['msg']}" for e in errors) + ".",
+                      title="Validation failed", errors=errors)
+    meta = datasets.get(tenant, config.dataset_id)
+    if meta is None:
+        raise Problem(422, f"There is no dataset {config.dataset_id!r}; upload one with POST /v1/datasets.",
+                      title="Validation failed",
+                      errors=[{"loc": ["body", "dataset_id"], "msg": "unknown dataset"}])
+    spec = await run_in_threadpool(resolve_spec, blobs.path(tenant, meta["id"]), meta["format"], config.data,
+                                   config.task)
+    if jobs.active_count(tenant) >= settings.max_queued_jobs:
+        raise Problem(429, f"You already have {settings.max_queued_jobs} queued or running jobs "
+                           "(LSTM_DOCTOR_MAX_QUEUED_JOBS); wait for one to finish.",
+                      headers={"Retry-After": "30"})
+
+    job_id = new_id("job")
+    record = {
+        "id": job_id, "status": "queued", "dataset_id": meta["id"], "config": config.model_dump(mode="json"),
+        "created_at": now(), "started_at": None, "finished_at": None, "device": None, "verdict": None,
+        "error": None, "data_spec": spec, "attempts": 0,
+    }
+    jobs.create(tenant, record)
+    datasets.add_user(tenant, meta["id"], job_id)
+    queue = workers.route(config.device, workers.online(container.redis))
+    container.celery.send_task(TRAIN_TASK, args=[tenant, job_id], queue=queue)
+    response.headers["Location"] = f"/v1/jobs/{job_id}"
+    response.headers["Retry-After"] = RETRY_AFTER_S
+    return job_resource(record)
+
+
+@router.get("", response_model=Page[Job], responses={401: {"model": ProblemDetails}})
+def list_jobs(tenant: Tenant, jobs: Jobs, status: JobStatus | None = None, dataset_id: str | None = None,
+              limit: Annotated[int, Query(ge=1, le=200)] = 50, cursor: str | None = None) -> dict:
+    items, next_cursor = jobs.list(tenant, limit=limit, cursor=cursor, status=status, dataset_id=dataset_id)
+    return {"items": [job_resource(item) for item in items], "next_cursor": next_cursor}
+
+
+@router.get("/{job_id}", response_model=Job, responses=_ERRORS)
+def get_job(job_id: str, tenant: Tenant, jobs: Jobs) -> dict:
+    return job_resource(load(jobs, tenant, job_id))
+
+
+def _cancel(jobs: Jobs, datasets: Datasets, tenant: str, record: dict) -> None:
+    job_id = record["id"]
+    # A queued job is cancelled outright (the worker skips it); a running one is asked to stop and
+    # the worker records `cancelled` at the next batch boundary, keeping the history so far.
+    if jobs.transition(tenant, job_id, ("queued",), "cancelled", finished_at=now()):
+        datasets.remove_user(tenant, record["dataset_id"], job_id)
+        jobs.publish(tenant, job_id, "status", {"status": "cancelled"})
+    else:
+        jobs.request_cancel(tenant, job_id)
+
+
+@router.post("/{job_id}/cancel", status_code=202, response_model=Job, responses=_ERRORS)
+def cancel_job(job_id: str, response: Response, tenant: Tenant, jobs: Jobs, datasets: Datasets) -> dict:
+    record = load(jobs, tenant, job_id)
+    if record["status"] in FINISHED:
+        raise Problem(409, f"Job {job_id} already finished ({record['status']}); there is nothing to cancel.")
+    _cancel(jobs, datasets, tenant, record)
+    response.headers["Location"] = f"/v1/jobs/{job_id}"
+    return job_resource(load(jobs, tenant, job_id))
+
+
+@router.delete("/{job_id}", status_code=204, responses=_ERRORS)
+def delete_job(job_id: str, tenant: Tenant, jobs: Jobs, datasets: Datasets) -> Response:
+    record = load(jobs, tenant, job_id)
+    if record["status"] in ACTIVE:
+        _cancel(jobs, datasets, tenant, record)
+    datasets.remove_user(tenant, record["dataset_id"], job_id)
+    jobs.delete(tenant, job_id, record["config"]["training"]["repeats"])
+    return Response(status_code=204)

@@ -1,0 +1,130 @@
+"""Response models: the API.md contract as pydantic types, from which OpenAPI is generated."""
+from __future__ import annotations
+
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, Field
+
+from core.config import JobConfig, Task
+
+JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+Verdict = Literal["underfit", "overfit", "good_fit", "unstable", "inconclusive"]
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = None
+
+
+class Dataset(BaseModel):
+    id: str
+    name: str
+    format: Literal["csv", "npz", "parquet"]
+    size_bytes: int
+    sha256: str
+    rows: int | None = None
+    columns: list[str] | None = None
+    shape: dict[str, list[int]] | None = None
+    created_at: str
+
+
+class Progress(BaseModel):
+    run: int
+    runs: int
+    epoch: int
+    epochs: int
+    fraction: float
+
+
+class Device(BaseModel):
+    type: Literal["gpu", "cpu"]
+    name: str
+    worker: str
+
+
+class JobError(BaseModel):
+    type: str
+    message: str
+
+
+class JobLinks(BaseModel):
+    self: str
+    history: str
+    diagnosis: str
+    events: str
+    plots: dict[str, str]
+
+
+class Job(BaseModel):
+    id: str
+    status: JobStatus
+    dataset_id: str
+    config: JobConfig
+    created_at: str
+    started_at: str | None = None
+    finished_at: str | None = None
+    progress: Progress
+    device: Device | None = None
+    verdict: Verdict | None = None
+    error: JobError | None = None
+    data_spec: dict[str, Any] | None = Field(
+        None, description="What was trained on: features, samples, class mapping, scaler statistics."
+    )
+    links: JobLinks
+
+
+class RunHistory(BaseModel):
+    run: int
+    seed: int
+    epochs_completed: int
+    history: dict[str, list[float | None]]
+
+
+class History(BaseModel):
+    runs: list[RunHistory]
+
+
+class Evidence(BaseModel):
+    model_config = {"extra": "allow"}
+
+    epochs: int | None = None
+    best_epoch: int | None = None
+    final_loss: float | None = None
+    final_val_loss: float | None = None
+    min_val_loss: float | None = None
+    val_loss_rise: float | None = None
+    generalization_gap: float | None = None
+    baseline_loss: float | None = None
+    loss_vs_baseline: float | None = None
+    train_slope: float | None = None
+    val_slope: float | None = None
+    final_accuracy: float | None = None
+    final_val_accuracy: float | None = None
+
+
+class Diagnosis(BaseModel):
+    model_config = {"extra": "allow"}
+
+    verdict: Verdict
+    final: bool
+    confidence: float = Field(ge=0, le=1)
+    reasons: list[str]
+    flags: list[str]
+    summary: str
+    recommendations: list[str]
+    evidence: Evidence
+    runs: list[dict[str, Any]] = []
+    spread: dict[str, Any] | None = None
+
+
+class DiagnosisLinks(BaseModel):
+    self: str
+    plots: dict[str, str]
+
+
+class StoredDiagnosis(Diagnosis):
+    id: str
+    task: Task | None = None
+    created_at: str
+    links: DiagnosisLinks
