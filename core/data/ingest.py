@@ -1,0 +1,38 @@
+"""Upload-time validation: is this file a dataset we can store?
+
+Column-level problems of a table (text or NaN in one column) are *not* upload errors: the job
+config decides which columns are used, and an unused notes column may hold anything. They are
+enforced by resolve_spec for the columns a job uses. A table is refused at upload only when no
+config could ever use it: structural damage, fewer than 2 rows, or not one numeric column.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from core.data.detect import detect_format
+from core.data.errors import DatasetError
+from core.data.npz import read_npz
+from core.data.tables import scan_table
+
+
+def inspect_dataset(path: Path, filename: str, *, max_bytes: int) -> dict:
+    """Validate an uploaded file fully; return its format, rows and columns (tables) or shapes
+    (NPZ, X always 3-D). `filename` is a hint for the format only, never opened."""
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise DatasetError(413, f"The file is {size} bytes, past the limit of {max_bytes} bytes.")
+    fmt = detect_format(path, filename)
+    if fmt == "npz":
+        arrays = read_npz(path, max_bytes=max_bytes)
+        return {"format": "npz", "rows": None, "columns": None,
+                "shape": {"X": list(arrays.X.shape), "y": list(arrays.y.shape)}}
+    scan = scan_table(path, fmt, max_bytes=max_bytes)
+    if scan.rows < 2:
+        raise DatasetError(422, f"The file has {scan.rows} data row(s) after the header; at least 2 are needed "
+                                "to train.")
+    if not any(c.kind == "numeric" for c in scan.columns):
+        texts = [c for c in scan.columns if c.kind == "text"]
+        example = f" ({texts[0].not_numeric()})" if texts else ""
+        raise DatasetError(422, f"No column holds numbers{example}. A dataset needs at least one numeric "
+                                "feature column.")
+    return {"format": fmt, "rows": scan.rows, "columns": scan.names, "shape": None}

@@ -1,0 +1,319 @@
+"""Streaming reads of CSV and Parquet tables into per-column facts (and, on request, values).
+
+Memory stays bounded by one block of the file (plus the columns asked for): CSV is read with
+pyarrow's streaming reader, every column as text, and each block is cast to numbers here so
+that a bad value is reported with its column, row and text instead of pyarrow's position-less
+conversion error. Parquet is read batch by batch and takes the same path.
+
+Rows are counted from 1 for the first data row after the header; blank lines are not counted.
+"""
+from __future__ import annotations
+
+import codecs
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+
+from core.data.errors import DatasetError
+
+_BLOCK = 1 << 20
+_PARQUET_BATCH_ROWS = 65_536
+_OTHER_DELIMITERS = (";", "\t", "|")
+
+
+@dataclass
+class ColumnFacts:
+    """What one column holds, enough to accept or reject it once we know it is used."""
+
+    name: str
+    present: int = 0  # values that are not missing
+    text_row: int | None = None  # first value that is not a number (None: all numbers)
+    text_value: str | None = None
+    bad_count: int = 0  # missing, NaN or infinite among a numeric column
+    bad_row: int | None = None
+    bad_value: str | None = None
+
+    @property
+    def kind(self) -> str:
+        if self.text_row is not None:
+            return "text"
+        return "numeric" if self.present else "empty"
+
+    def not_numeric(self) -> str:
+        return f"column {self.name!r} is not numeric: row {self.text_row} holds {self.text_value!r}"
+
+    def not_finite(self) -> str:
+        return (f"column {self.name!r} has {self.bad_count} missing, NaN or infinite value(s), "
+                f"first at row {self.bad_row} ({self.bad_value})")
+
+
+@dataclass
+class TableScan:
+    fmt: str
+    rows: int
+    columns: list[ColumnFacts]
+    # Requested columns: float64 (NaN where missing) when numeric, else an object array of
+    # str/None (class labels).
+    values: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> ColumnFacts:
+        return self.columns[self.names.index(name)]
+
+
+def scan_table(path: Path, fmt: str, *, max_bytes: int, collect: frozenset[str] = frozenset()) -> TableScan:
+    """Read the whole table once, checking structure; collect the values of `collect` columns."""
+    if fmt == "csv":
+        names, batches, finish = _csv_batches(path)
+    else:
+        names, batches, finish = _parquet_batches(path, max_bytes)
+    facts = [ColumnFacts(n) for n in names]
+    kept: dict[str, list[tuple[pa.Array, pa.Array | None]]] = {n: [] for n in names if n in collect}
+    rows = 0
+    for batch in batches:
+        for col_facts, col in zip(facts, batch.columns):
+            raw, numbers = _observe(col_facts, col, rows)
+            if col_facts.name in kept:
+                kept[col_facts.name].append((raw, numbers))
+        rows += batch.num_rows
+    finish()
+    scan = TableScan(fmt, rows, facts)
+    for name, chunks in kept.items():
+        scan.values[name] = _assemble(scan.column(name), chunks)
+    return scan
+
+
+def _observe(facts: ColumnFacts, col: pa.Array, row0: int) -> tuple[pa.Array, pa.Array | None]:
+    """Update `facts` with one block of a column; return it normalised and as float64 (or None
+    once the column is known not to be numeric)."""
+    col = _normalise(col)
+    facts.present += len(col) - col.null_count
+    if facts.text_row is not None:
+        return col, None
+    numbers, bad = _to_float64(col)
+    if numbers is None:
+        facts.text_row = row0 + bad + 1
+        facts.text_value = str(col[bad].as_py())[:80]
+        return col, None
+    finite = pc.fill_null(pc.is_finite(numbers), False)
+    bad_here = len(numbers) - pc.sum(finite).as_py() if len(numbers) else 0
+    if bad_here and facts.bad_row is None:
+        i = pc.index(finite, False).as_py()
+        facts.bad_row = row0 + i + 1
+        facts.bad_value = "missing" if not numbers[i].is_valid else str(numbers[i].as_py())
+    facts.bad_count += bad_here
+    return col, numbers
+
+
+def _normalise(col: pa.Array) -> pa.Array:
+    if pa.types.is_dictionary(col.type):
+        col = col.dictionary_decode()
+    if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+        # "1, 2, 3" (a space after the comma) is common in hand-written CSV: trim, and read a
+        # cell that is blank after trimming as missing.
+        col = pc.utf8_trim_whitespace(col)
+        col = pc.if_else(pc.equal(col, ""), pa.scalar(None, col.type), col)
+    return col
+
+
+def _to_float64(col: pa.Array) -> tuple[pa.Array | None, int]:
+    """(values as float64, -) or (None, index of the first value that is not a number)."""
+    t = col.type
+    if col.null_count == len(col):
+        return pa.nulls(len(col), pa.float64()), -1  # nothing to judge the column by yet
+    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t) or pa.types.is_decimal(t):
+        return pc.cast(col, pa.float64(), safe=False), -1
+    if not (pa.types.is_string(t) or pa.types.is_large_string(t)):
+        return None, pc.index(pc.is_valid(col), True).as_py()  # dates, lists, bytes...: not numbers
+    try:
+        return pc.cast(col, pa.float64()), -1
+    except pa.ArrowInvalid:
+        pass
+    # Binary search for the shortest failing prefix: O(n) casts in total, exact pyarrow rules.
+    good, failing = 0, len(col)
+    while failing - good > 1:
+        mid = (good + failing) // 2
+        try:
+            pc.cast(col.slice(0, mid), pa.float64())
+            good = mid
+        except pa.ArrowInvalid:
+            failing = mid
+    return None, failing - 1
+
+
+def _assemble(facts: ColumnFacts, chunks: list[tuple[pa.Array, pa.Array | None]]) -> np.ndarray:
+    if facts.kind != "text":
+        numbers = pa.chunked_array([n for _, n in chunks], pa.float64())
+        return numbers.to_numpy().astype(np.float64)  # nulls become NaN
+    labels: list[str | None] = []
+    for raw, _ in chunks:
+        labels.extend(None if v is None else str(v) for v in raw.to_pylist())
+    return np.array(labels, dtype=object)
+
+
+# --- CSV ---------------------------------------------------------------------------------
+
+
+def _csv_batches(path: Path):
+    _check_text(path)
+    names = _csv_header(path)
+    ragged = _RaggedRows()
+    try:
+        reader = pa_csv.open_csv(
+            path,
+            read_options=pa_csv.ReadOptions(block_size=_BLOCK, use_threads=False),  # threads hide row numbers
+            parse_options=pa_csv.ParseOptions(invalid_row_handler=ragged),
+            convert_options=pa_csv.ConvertOptions(
+                column_types={n: pa.string() for n in names}, strings_can_be_null=True
+            ),
+        )
+    except pa.ArrowException as e:
+        raise _unparsable(e) from None
+    clean = [n.strip() for n in names]
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        try:
+            yield from reader
+        except pa.ArrowException as e:
+            raise _unparsable(e) from None
+
+    return clean, batches(), ragged.raise_if_any
+
+
+def _check_text(path: Path) -> None:
+    """Reject binary junk and non-UTF-8 text with the place of the first bad byte."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = line = 0
+    with path.open("rb") as f:
+        while chunk := f.read(_BLOCK):
+            nul = chunk.find(b"\x00")
+            if nul >= 0:
+                raise DatasetError(415, f"The file holds binary data (a NUL byte at byte {offset + nul}), "
+                                        "not CSV text. Upload a CSV, NPZ or Parquet file.")
+            pending = len(decoder.getstate()[0])
+            try:
+                decoder.decode(chunk, final=False)
+            except UnicodeDecodeError as e:
+                at = offset - pending + e.start
+                bad_line = line + e.object[: e.start].count(b"\n") + 1
+                raise DatasetError(400, f"The file is not UTF-8 text: byte 0x{e.object[e.start]:02x} at line "
+                                        f"{bad_line} (byte {at}) is invalid. Save the file as UTF-8 and upload "
+                                        "again.") from None
+            offset += len(chunk)
+            line += chunk.count(b"\n")
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        raise DatasetError(400, "The file is not UTF-8 text: it ends in the middle of a character. "
+                                "Save the file as UTF-8 and upload again.") from None
+
+
+def _csv_header(path: Path) -> list[str]:
+    try:
+        # Opening reads and parses the first block only; we just want the header's names.
+        peek = pa_csv.open_csv(path, read_options=pa_csv.ReadOptions(block_size=_BLOCK),
+                               parse_options=pa_csv.ParseOptions(invalid_row_handler=lambda row: "skip"))
+    except pa.ArrowException as e:
+        raise _unparsable(e) from None
+    names = peek.schema.names
+    peek.close()
+    _check_names([n.strip() for n in names], "header")
+    if len(names) == 1:
+        for sep in _OTHER_DELIMITERS:
+            if sep in names[0]:
+                raise DatasetError(400, f"Only one column was found, and its header {names[0][:80]!r} looks "
+                                        f"separated by {sep!r}. CSV files must be comma-separated: save the "
+                                        "file with ',' as the delimiter.")
+    if all(_is_number(n) for n in names):
+        raise DatasetError(400, f"The first line ({','.join(names)[:80]!r}) looks like data, not a header. "
+                                "Add a header row that names each column.")
+    return names
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+class _RaggedRows:
+    """pyarrow's invalid-row handler: skip ragged rows while noting the first, so the whole
+    file is counted before we answer."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.first = None
+
+    def __call__(self, row) -> str:
+        self.count += 1
+        if self.first is None:
+            self.first = row
+        return "skip"
+
+    def raise_if_any(self) -> None:
+        if not self.count:
+            return
+        r = self.first
+        # pyarrow numbers the header as row 1; we number data rows from 1.
+        where = f"row {r.number - 1}" if r.number is not None else "a row"
+        raise DatasetError(400, f"{self.count} row(s) have a different number of fields than the header "
+                                f"({r.expected_columns}): first {where} has {r.actual_columns} field(s): "
+                                f"{r.text[:80]!r}. Every row needs exactly one value per column "
+                                "(quote values that contain commas).")
+
+
+def _unparsable(e: pa.ArrowException) -> DatasetError:
+    msg = str(e)
+    if "Empty CSV file" in msg:
+        return DatasetError(400, "The file has no header row (it is blank). Upload a CSV with a header row.")
+    return DatasetError(400, f"The CSV could not be parsed: {msg[:200]}. Check quoting and that it is "
+                             "comma-separated with a header row.")
+
+
+# --- Parquet -----------------------------------------------------------------------------
+
+
+def _parquet_batches(path: Path, max_bytes: int):
+    try:
+        pf = pq.ParquetFile(path)
+        meta = pf.metadata
+        expanded = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+        names = pf.schema_arrow.names
+    except (pa.ArrowException, OSError) as e:
+        raise DatasetError(400, f"The Parquet file is corrupt or unreadable: {str(e)[:200]}.") from None
+    if expanded > max_bytes:
+        raise DatasetError(413, f"The Parquet file expands to {expanded} bytes uncompressed, past the limit of "
+                                f"{max_bytes} bytes. Upload a smaller dataset.")
+    _check_names(names, "schema")
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        try:
+            yield from pf.iter_batches(batch_size=_PARQUET_BATCH_ROWS, use_threads=False)
+        except (pa.ArrowException, OSError) as e:
+            raise DatasetError(400, f"The Parquet file is corrupt or unreadable: {str(e)[:200]}.") from None
+
+    return names, batches(), lambda: None
+
+
+def _check_names(names: list[str], where: str) -> None:
+    if not names:
+        raise DatasetError(400, f"The {where} names no columns. Add a header row that names each column.")
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names, start=1):
+        if not name:
+            raise DatasetError(400, f"Column {i} has an empty name in the {where}. Give every column a name.")
+        if name in seen:
+            raise DatasetError(400, f"Column name {name!r} appears twice in the {where} (columns {seen[name]} "
+                                    f"and {i}). Column names must be unique.")
+        seen[name] = i
