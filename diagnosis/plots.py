@@ -101,9 +101,8 @@ def report_figure(runs: Sequence[History], diagnosis: Diagnosis | None = None) -
     else:
         _draw_curves(metric_ax, _curves(runs, main), diagnosis)
     _draw_diagnosis(fig.add_subplot(text[0]), fig.add_subplot(text[1]), diagnosis)
-    runs_note = f"{len(runs)} runs" if len(runs) > 1 else "1 run"
     fig.suptitle(
-        f"lstm-doctor report · {runs_note}, {loss.epochs} epochs",
+        f"lstm-doctor report · {_count(len(runs), 'run')}, {_count(loss.epochs, 'epoch')}",
         fontsize=style.TITLE_PT + 2, fontweight="bold", color=style.INK,
     )
     return fig
@@ -291,7 +290,7 @@ def _mark_non_finite(ax: Axes, epochs: np.ndarray) -> None:
     ax.plot(
         epochs, np.full(epochs.shape, 0.02), transform=bottom, linestyle="none", marker="x",
         markersize=6, color=style.INK, clip_on=False,
-        label=f"NaN/inf ({len(epochs)} epoch{'s' if len(epochs) != 1 else ''}, not drawn)",
+        label=f"NaN/inf ({_count(len(epochs), 'epoch')}, not drawn)",
     )
 
 
@@ -336,6 +335,10 @@ def _write(ax: Axes, y: float, text: str, **font) -> None:
     """A block of text hanging from height ``y`` (axes fraction), just inside the left edge."""
     font = {"fontsize": style.BODY_PT, "color": style.INK, **font}
     ax.text(0.03, y, text, transform=ax.transAxes, va="top", **font)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _check_format(fmt: str) -> None:
