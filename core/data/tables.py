@@ -98,11 +98,13 @@ def _observe(facts: ColumnFacts, col: pa.Array, row0: int) -> tuple[pa.Array, pa
     col = _normalise(col)
     facts.present += len(col) - col.null_count
     if facts.text_row is not None:
+        _check_line_breaks(facts, col, row0)
         return col, None
     numbers, bad = _to_float64(col)
     if numbers is None:
         facts.text_row = row0 + bad + 1
         facts.text_value = str(col[bad].as_py())[:80]
+        _check_line_breaks(facts, col, row0)
         return col, None
     finite = pc.fill_null(pc.is_finite(numbers), False)
     bad_here = len(numbers) - pc.sum(finite).as_py() if len(numbers) else 0
@@ -112,6 +114,18 @@ def _observe(facts: ColumnFacts, col: pa.Array, row0: int) -> tuple[pa.Array, pa
         facts.bad_value = "missing" if not numbers[i].is_valid else str(numbers[i].as_py())
     facts.bad_count += bad_here
     return col, numbers
+
+
+def _check_line_breaks(facts: ColumnFacts, col: pa.Array, row0: int) -> None:
+    """Line breaks inside quoted values are refused: they are rare in numeric data, and an
+    unclosed quote otherwise silently swallows the rest of the file into one value."""
+    if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+        return
+    breaks = pc.fill_null(pc.match_substring(col, "\n"), False)
+    if pc.any(breaks).as_py():
+        row = row0 + pc.index(breaks, True).as_py() + 1
+        raise DatasetError(400, f"Row {row} of column {facts.name!r} holds a line break inside a quoted value "
+                                "(an unclosed '\"'?). Close every quote; values may not span lines.")
 
 
 def _normalise(col: pa.Array) -> pa.Array:
@@ -223,6 +237,10 @@ def _csv_header(path: Path) -> list[str]:
         peek = pa_csv.open_csv(path, read_options=pa_csv.ReadOptions(block_size=_BLOCK),
                                parse_options=pa_csv.ParseOptions(invalid_row_handler=lambda row: "skip"))
     except pa.ArrowException as e:
+        if "Empty CSV file" in str(e) and _has_text(path):
+            # pyarrow's answer to a lone header line without a line ending.
+            raise DatasetError(422, "The file holds only a header line and no data rows; at least 2 rows are "
+                                    "needed to train.") from None
         raise _unparsable(e) from None
     names = peek.schema.names
     peek.close()
@@ -237,6 +255,11 @@ def _csv_header(path: Path) -> list[str]:
         raise DatasetError(400, f"The first line ({','.join(names)[:80]!r}) looks like data, not a header. "
                                 "Add a header row that names each column.")
     return names
+
+
+def _has_text(path: Path) -> bool:
+    with path.open("rb") as f:
+        return bool(f.read(_BLOCK).strip())
 
 
 def _is_number(text: str) -> bool:
@@ -277,7 +300,7 @@ def _unparsable(e: pa.ArrowException) -> DatasetError:
     msg = str(e)
     if "Empty CSV file" in msg:
         return DatasetError(400, "The file has no header row (it is blank). Upload a CSV with a header row.")
-    return DatasetError(400, f"The CSV could not be parsed: {msg[:200]}. Check quoting and that it is "
+    return DatasetError(400, f"The CSV could not be parsed: {msg[:200].rstrip('.')}. Check quoting and that it is "
                              "comma-separated with a header row.")
 
 
@@ -291,7 +314,7 @@ def _parquet_batches(path: Path, max_bytes: int):
         expanded = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
         names = pf.schema_arrow.names
     except (pa.ArrowException, OSError) as e:
-        raise DatasetError(400, f"The Parquet file is corrupt or unreadable: {str(e)[:200]}.") from None
+        raise DatasetError(400, f"The Parquet file is corrupt or unreadable: {str(e)[:200].rstrip('.')}.") from None
     if expanded > max_bytes:
         raise DatasetError(413, f"The Parquet file expands to {expanded} bytes uncompressed, past the limit of "
                                 f"{max_bytes} bytes. Upload a smaller dataset.")
@@ -301,7 +324,7 @@ def _parquet_batches(path: Path, max_bytes: int):
         try:
             yield from pf.iter_batches(batch_size=_PARQUET_BATCH_ROWS, use_threads=False)
         except (pa.ArrowException, OSError) as e:
-            raise DatasetError(400, f"The Parquet file is corrupt or unreadable: {str(e)[:200]}.") from None
+            raise DatasetError(400, f"The Parquet file is corrupt or unreadable: {str(e)[:200].rstrip('.')}.") from None
 
     return names, batches(), lambda: None
 
