@@ -16,6 +16,7 @@ import matplotlib
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.backends.backend_svg import FigureCanvasSVG
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
@@ -178,9 +179,7 @@ def _main_metric(runs: Sequence[History]) -> str | None:
 
 
 def _new_figure(size: tuple[float, float]) -> Figure:
-    fig = Figure(figsize=size, dpi=style.DPI, facecolor="white", layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
+    return Figure(figsize=size, dpi=style.DPI, facecolor="white", layout="constrained")
 
 
 def _draw_curves(ax: Axes, curves: Curves, diagnosis: Diagnosis | None) -> None:
@@ -347,13 +346,13 @@ def _check_format(fmt: str) -> None:
 
 
 def _encode(fig: Figure, fmt: str) -> bytes:
+    # The canvases' own print methods, not ``savefig``: the same bytes, one draw instead of a
+    # layout pass plus a draw.
     buffer = io.BytesIO()
     if fmt == "png":
         # No "Software" chunk: the bytes depend on the input only, so ETags stay stable.
-        fig.savefig(buffer, format="png", dpi=style.DPI, facecolor="white", bbox_inches=None,
-                    metadata={"Software": None})
+        FigureCanvasAgg(fig).print_png(buffer, metadata={"Software": None})
     else:
         with _SVG_LOCK, matplotlib.rc_context(_SVG_RC):
-            fig.savefig(buffer, format="svg", facecolor="white", bbox_inches=None,
-                        metadata={"Date": None, "Creator": "lstm-doctor"})
+            FigureCanvasSVG(fig).print_svg(buffer, metadata={"Date": None, "Creator": "lstm-doctor"})
     return buffer.getvalue()
