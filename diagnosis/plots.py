@@ -114,7 +114,7 @@ class Curves:
     """One metric across runs, each row padded with NaN to the longest run."""
 
     name: str  # as titled: the public name ("accuracy" for any spelling)
-    train: np.ndarray  # (runs, epochs), non-finite values as NaN so they draw as gaps
+    train: np.ndarray  # (runs, epochs)
     val: np.ndarray
     has_val: bool
     non_finite_epochs: np.ndarray  # 1-based epochs where some run recorded NaN/inf/None
@@ -132,18 +132,14 @@ def _curves(runs: Sequence[History], metric: str) -> Curves:
         raise UnknownMetric(metric, available_metrics(runs))
     train = [as_array(h.get(k, ())) if k else np.empty(0) for h, k in zip(runs, keys)]
     val = [as_array(h.get(f"val_{k}", ())) if k else np.empty(0) for h, k in zip(runs, keys)]
-    train_rows, val_rows = _pad(train), _pad(val)
-    epochs = max(train_rows.shape[1], val_rows.shape[1])
-    train_rows, val_rows = _widen(train_rows, epochs), _widen(val_rows, epochs)
-    recorded = _widen(_pad([np.ones(len(a)) for a in train + val]), epochs) == 1
-    non_finite = recorded & ~np.isfinite(np.vstack([train_rows, val_rows]))
-    public = "accuracy" if metric in ACCURACY_ALIASES else metric
+    epochs = max((len(values) for values in train + val), default=0)
+    non_finite = {int(i) + 1 for values in train + val for i in np.flatnonzero(~np.isfinite(values))}
     return Curves(
-        name=public,
-        train=np.where(np.isfinite(train_rows), train_rows, np.nan),
-        val=np.where(np.isfinite(val_rows), val_rows, np.nan),
+        name="accuracy" if metric in ACCURACY_ALIASES else metric,
+        train=_rows(train, epochs),
+        val=_rows(val, epochs),
         has_val=any(k and f"val_{k}" in h for h, k in zip(runs, keys)),
-        non_finite_epochs=np.flatnonzero(non_finite.any(axis=0)) + 1,
+        non_finite_epochs=np.array(sorted(non_finite), dtype=int),
     )
 
 
@@ -153,16 +149,12 @@ def _metric_key(history: History, metric: str) -> str | None:
     return key if key in train_metrics(history) else None
 
 
-def _pad(arrays: Sequence[np.ndarray]) -> np.ndarray:
-    width = max((len(a) for a in arrays), default=0)
-    rows = np.full((max(len(arrays), 1), width), np.nan)
-    for row, values in zip(rows, arrays):
-        row[: len(values)] = values
+def _rows(curves: Sequence[np.ndarray], epochs: int) -> np.ndarray:
+    """One row per run, NaN-padded to ``epochs``; non-finite values become NaN, drawn as gaps."""
+    rows = np.full((max(len(curves), 1), epochs), np.nan)
+    for row, values in zip(rows, curves):
+        row[: len(values)] = np.where(np.isfinite(values), values, np.nan)
     return rows
-
-
-def _widen(rows: np.ndarray, epochs: int) -> np.ndarray:
-    return np.pad(rows, ((0, 0), (0, epochs - rows.shape[1])), constant_values=np.nan)
 
 
 def _nan_mean(rows: np.ndarray) -> np.ndarray:
