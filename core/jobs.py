@@ -89,8 +89,15 @@ class JobStore:
         previous = self._transition(keys=[keys.job(tenant, job_id)], args=args)
         if previous is None:
             return None
-        if status in FINISHED:
-            self.r.srem(keys.active_jobs(tenant), job_id)
+        member = f"{tenant}/{job_id}"
+        with self.r.pipeline() as p:
+            if status == "running":
+                p.sadd(keys.running_jobs(), member)
+            else:
+                p.srem(keys.running_jobs(), member)
+            if status in FINISHED:
+                p.srem(keys.active_jobs(tenant), job_id)
+            p.execute()
         return json.loads(previous)
 
     def list(
@@ -124,6 +131,7 @@ class JobStore:
             )
             p.zrem(keys.job_index(tenant), job_id)
             p.srem(keys.active_jobs(tenant), job_id)
+            p.srem(keys.running_jobs(), f"{tenant}/{job_id}")
             p.execute()
 
     # Histories
@@ -163,12 +171,42 @@ class JobStore:
     def cancel_requested(self, tenant: str, job_id: str) -> bool:
         return bool(self.r.exists(keys.job_cancel(tenant, job_id)))
 
-    def heartbeat(self, tenant: str, job_id: str, ttl_s: float) -> None:
-        self.r.set(keys.job_heartbeat(tenant, job_id), 1, px=int(ttl_s * 1000))
+    def heartbeat(self, tenant: str, job_id: str, ttl_s: float, owner: str) -> None:
+        """Proof of life of the process training the job; ``owner`` says which process that is."""
+        self.r.set(keys.job_heartbeat(tenant, job_id), owner, px=int(ttl_s * 1000))
 
-    def is_alive(self, tenant: str, job_id: str) -> bool:
-        return bool(self.r.exists(keys.job_heartbeat(tenant, job_id)))
+    def heartbeat_owner(self, tenant: str, job_id: str) -> str | None:
+        """The owner of a live heartbeat, or None once it expired (the trainer is gone)."""
+        return self.r.get(keys.job_heartbeat(tenant, job_id))
+
+    def running(self) -> list[tuple[str, str]]:
+        """(tenant, job_id) of every job marked running, across tenants."""
+        return [tuple(m.split("/", 1)) for m in self.r.smembers(keys.running_jobs())]  # type: ignore[misc]
+
+    def forget_running(self, tenant: str, job_id: str) -> None:
+        self.r.srem(keys.running_jobs(), f"{tenant}/{job_id}")
 
     # Events
     def publish(self, tenant: str, job_id: str, event: str, data: dict[str, Any]) -> None:
         self.r.publish(keys.job_events(tenant, job_id), json.dumps({"event": event, "data": data}))
+
+    # Operations
+    def count_by_status(self, batch: int = 500) -> dict[str, int]:
+        """Jobs per status across every tenant (for /metrics).
+
+        One pipelined HGET per stored job, so a scrape costs O(jobs); fine while finished jobs are
+        deleted or counted in the thousands, worth a maintained counter beyond that.
+        """
+        counts = dict.fromkeys((*ACTIVE, *FINISHED), 0)
+        for index in self.r.scan_iter(match=keys.job_index_pattern(), count=100):
+            tenant = keys.tenant_of(index)
+            ids = self.r.zrange(index, 0, -1)
+            for start in range(0, len(ids), batch):
+                with self.r.pipeline(transaction=False) as p:
+                    for job_id in ids[start:start + batch]:
+                        p.hget(keys.job(tenant, job_id), "status")
+                    for raw in p.execute():
+                        if raw:
+                            status = json.loads(raw)
+                            counts[status] = counts.get(status, 0) + 1
+        return counts

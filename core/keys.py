@@ -79,6 +79,11 @@ def diagnosis(tenant: str, diagnosis_id: str) -> str:
     return f"{_tenant(tenant)}:dx:{diagnosis_id}"
 
 
+def running_jobs() -> str:
+    """Set of "tenant/job_id" of every running job, across tenants: what the reaper watches."""
+    return f"{PREFIX}:running"
+
+
 # Workers (not tenant-scoped: they serve everybody)
 def worker(hostname: str) -> str:
     return f"{PREFIX}:worker:{hostname}"
@@ -86,3 +91,13 @@ def worker(hostname: str) -> str:
 
 def worker_pattern() -> str:
     return f"{PREFIX}:worker:*"
+
+
+# Scans across tenants (operations: /metrics counts jobs of every tenant)
+def job_index_pattern() -> str:
+    return f"{_tenant('*')}:job-index"
+
+
+def tenant_of(key: str) -> str:
+    """The tenant a tenant-scoped key belongs to (tenant names never contain ':')."""
+    return key.split(":", 3)[2]

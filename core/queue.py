@@ -6,8 +6,10 @@ timeout longer than any job may run so a slow job is not handed to a second work
 """
 from __future__ import annotations
 
+import redis
 from celery import Celery
 
+from core import workers
 from core.settings import Settings
 
 TRAIN_TASK = "lstm_doctor.train"
@@ -32,6 +34,14 @@ def make_celery(settings: Settings, redis_url: str) -> Celery:
         task_default_queue="cpu",
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
+        worker_redirect_stdouts=False,
         worker_send_task_events=False,
     )
     return app
+
+
+def enqueue(app: Celery, client: redis.Redis, tenant: str, job_id: str, device: str) -> str:
+    """Sends a job to the queue its ``device`` setting routes to; returns that queue."""
+    queue = workers.route(device, workers.online(client))
+    app.send_task(TRAIN_TASK, args=[tenant, job_id], queue=queue)
+    return queue

@@ -17,7 +17,7 @@ from core.settings import Settings
 
 def worker_command(settings: Settings, name: str = "worker") -> list[str]:
     return [
-        sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker",
+        sys.executable, "-m", "celery", "--quiet", "-A", "worker.celery_app", "worker",
         "--pool", "prefork", "--concurrency", str(settings.worker_concurrency),
         "--queues", settings.worker_queues, "--hostname", f"{name}@%h",
         "--loglevel", "WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat",

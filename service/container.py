@@ -9,6 +9,7 @@ from celery import Celery
 
 from core.blobs import BlobStore
 from core.datasets import DatasetStore
+from core.idempotency import IdempotencyStore
 from core.jobs import JobStore
 from core.queue import make_celery
 from core.settings import Settings
@@ -26,6 +27,7 @@ class Container:
     blobs: BlobStore
     celery: Celery
     keyring: Keyring
+    idempotency: IdempotencyStore
     plots: PlotCache = field(default_factory=PlotCache)
 
     @classmethod
@@ -44,4 +46,5 @@ class Container:
             blobs=BlobStore(settings.blob_dir),
             celery=make_celery(settings, settings.redis_url),
             keyring=Keyring.from_settings(settings),
+            idempotency=IdempotencyStore(client),
         )

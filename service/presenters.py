@@ -20,7 +20,7 @@ def job_resource(record: dict[str, Any]) -> dict[str, Any]:
     runs, epochs = config["training"]["repeats"], config["training"]["epochs"]
     return {
         **{k: record.get(k) for k in ("id", "status", "dataset_id", "config", "created_at", "started_at",
-                                      "finished_at", "device", "verdict", "error", "data_spec")},
+                                      "finished_at", "device", "verdict", "error", "data_spec", "cudnn")},
         "progress": record.get("progress") or {"run": 1, "runs": runs, "epoch": 0, "epochs": epochs, "fraction": 0.0},
         "links": {
             "self": base,

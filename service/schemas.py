@@ -48,6 +48,13 @@ class JobError(BaseModel):
     message: str
 
 
+class CudnnReport(BaseModel):
+    """Whether the LSTM layers can run on the fused cuDNN kernel on a GPU, and why not."""
+
+    eligible: bool
+    reasons: list[str]
+
+
 class JobLinks(BaseModel):
     self: str
     history: str
@@ -71,6 +78,7 @@ class Job(BaseModel):
     data_spec: dict[str, Any] | None = Field(
         None, description="What was trained on: features, samples, class mapping, scaler statistics."
     )
+    cudnn: CudnnReport | None = None
     links: JobLinks
 
 

@@ -102,7 +102,7 @@ def api(settings: Settings):
         yield server
 
 
-@pytest.fixture()
+@pytest.fixture(scope="session")
 def client(api: ServerThread):
     with httpx.Client(base_url=api.url, timeout=30) as http:
         yield http

@@ -30,3 +30,34 @@ def wait_for(client: httpx.Client, job_id: str, statuses=TERMINAL, timeout_s: fl
         if time.monotonic() > deadline:
             raise AssertionError(f"job {job_id} still {job['status']} after {timeout_s} s: {job}")
         time.sleep(0.2)
+
+
+def submit(client: httpx.Client, dataset_id: str, **config) -> dict:
+    headers = config.pop("headers", None)
+    response = client.post("/v1/jobs", json={"dataset_id": dataset_id, **config}, headers=headers)
+    assert response.status_code == 202, response.text
+    return response.json()
+
+
+def csv_bytes(columns: dict[str, list]) -> bytes:
+    names = list(columns)
+    rows = zip(*columns.values())
+    return (",".join(names) + "\n" + "".join(",".join(str(v) for v in row) + "\n" for row in rows)).encode()
+
+
+def read_sse(client: httpx.Client, url: str, timeout_s: float = 120, **kwargs) -> list[tuple[str, dict]]:
+    """All events of a stream until the server closes it."""
+    import json
+
+    events: list[tuple[str, dict]] = []
+    event = None
+    with client.stream("GET", url, timeout=timeout_s, **kwargs) as response:
+        assert response.status_code == 200, response.read()
+        assert response.headers["content-type"].startswith("text/event-stream")
+        for line in response.iter_lines():
+            if line.startswith("event:"):
+                event = line.split(":", 1)[1].strip()
+            elif line.startswith("data:") and event:
+                events.append((event, json.loads(line.split(":", 1)[1])))
+                event = None
+    return events

@@ -5,12 +5,14 @@ process, and TensorFlow is loaded once per training child, on its first job.
 """
 from __future__ import annotations
 
+import redis
 from celery import signals
 
+from core.jobs import JobStore
 from core.logging import configure as configure_logging
-from core.queue import make_celery
+from core.queue import enqueue, make_celery
 from core.settings import Settings
-from worker import presence
+from worker import presence, reaper
 
 settings = Settings()
 if not settings.redis_url:
@@ -22,7 +24,15 @@ app.conf.imports = ("worker.tasks",)
 
 @signals.worker_ready.connect
 def _announce(sender, **_: object) -> None:
-    presence.start(settings, sender.hostname, queues=[q.name for q in sender.app.amqp.queues.consume_from.values()])
+    client = redis.Redis.from_url(settings.redis_url, decode_responses=True)
+    jobs = JobStore(client)
+
+    def sweep() -> int:
+        return reaper.reap(jobs, settings.max_redeliveries,
+                           lambda tenant, job_id, device: enqueue(app, client, tenant, job_id, device))
+
+    queues = [q.name for q in sender.app.amqp.queues.consume_from.values()]
+    presence.start(settings, sender.hostname, queues, on_beat=sweep)
 
 
 @signals.worker_shutdown.connect

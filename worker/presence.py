@@ -1,23 +1,27 @@
-"""Workers announce themselves in Redis (queues served, device kind) under an expiring key.
+"""Worker housekeeping in the pool's parent process: announce this worker in Redis (queues
+served, device kind) under an expiring key, and sweep for jobs whose trainer vanished.
 
-The API reads these keys to answer /readyz and to route ``device: auto`` to the GPU queue only
-when a GPU worker is really there; the reaper uses them too.
+The API reads the presence keys to answer /readyz and to route ``device: auto`` to the GPU
+queue only when a GPU worker is really there.
 """
 from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 
 import redis
 
 from core import keys
+from core.logging import get_logger
 from core.settings import Settings
 
+log = get_logger("worker.presence")
 _stop = threading.Event()
 _state: dict[str, object] = {}
 
 
-def start(settings: Settings, hostname: str, queues: list[str]) -> None:
+def start(settings: Settings, hostname: str, queues: list[str], on_beat: Callable[[], object]) -> None:
     client = redis.Redis.from_url(settings.redis_url, decode_responses=True)
     record = json.dumps({"hostname": hostname, "queues": queues, "device": "gpu" if "gpu" in queues else "cpu"})
     ttl_ms = int(settings.heartbeat_s * 3 * 1000)
@@ -27,8 +31,10 @@ def start(settings: Settings, hostname: str, queues: list[str]) -> None:
         while not _stop.is_set():
             try:
                 client.set(keys.worker(hostname), record, px=ttl_ms)
-            except redis.RedisError:
-                pass  # Redis briefly away: the key expires and readiness reports it, which is the truth.
+                on_beat()
+            except redis.RedisError as exc:
+                # Redis briefly away: our key expires and readiness reports it, which is the truth.
+                log.warning("presence_failed", error=str(exc))
             _stop.wait(settings.heartbeat_s)
 
     threading.Thread(target=beat, name="presence", daemon=True).start()

@@ -2,6 +2,7 @@
 records the diagnosis, and leaves the job in exactly one final state."""
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 
@@ -48,12 +49,19 @@ class JobRunner:
         config = JobConfig.model_validate(job["config"])
         attempts = int(job.get("attempts") or 0)
         if job["status"] == "running":
-            # Delivered again: the worker that had it vanished mid-training.
+            # Delivered again: either its trainer died (Celery requeues a task whose pool child
+            # was killed) or this is a duplicate of a delivery another process is still training.
+            owner = self.jobs.heartbeat_owner(tenant, job_id)
+            if owner is not None and not self._is_dead(owner):
+                log.info("job_duplicate_delivery_skipped", job_id=job_id, owner=owner)
+                return
             if attempts > self.settings.max_redeliveries:
                 self._finish(tenant, job_id, "failed", error={"type": "worker_lost", "message": (
                     f"the worker training this job was lost {attempts} times; giving up")})
                 return
             self.jobs.reset_history(tenant, job_id, config.training.repeats)
+        # Beat before claiming, so the reaper never sees a running job without a heartbeat.
+        self.jobs.heartbeat(tenant, job_id, self.settings.heartbeat_s * 3, self.owner)
         started = self.jobs.transition(
             tenant, job_id, ("queued", "running"), "running",
             started_at=now(), attempts=attempts + 1, device=devices.describe(self.hostname),
@@ -119,11 +127,31 @@ class JobRunner:
 
         return write
 
+    @property
+    def owner(self) -> str:
+        return f"{self.hostname}:{os.getpid()}"
+
+    def _is_dead(self, owner: str) -> bool:
+        """Whether a heartbeat's owner is a process of this worker that no longer exists.
+
+        Another worker's process cannot be checked from here; its heartbeat expiring is the sign.
+        """
+        host, _, pid = owner.rpartition(":")
+        if host != self.hostname or not pid.isdigit():
+            return False
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return int(pid) == os.getpid()
+
     def _heartbeat(self, tenant: str, job_id: str, done: threading.Event) -> None:
         ttl = self.settings.heartbeat_s * 3
         while not done.is_set():
             try:
-                self.jobs.heartbeat(tenant, job_id, ttl)
+                self.jobs.heartbeat(tenant, job_id, ttl, self.owner)
             except Exception:  # noqa: BLE001 - a missed beat is the reaper's business, not a crash
                 log.warning("heartbeat_failed", job_id=job_id)
             done.wait(self.settings.heartbeat_s)

@@ -3,16 +3,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Header, Query, Response
 from fastapi.concurrency import run_in_threadpool
 
-from core import workers
 from core.config import JobConfig
+from core.cudnn import cudnn_eligibility
 from core.data import resolve_spec
+from core.idempotency import fingerprint
 from core.ids import new_id, now
 from core.jobs import ACTIVE, FINISHED
-from core.queue import TRAIN_TASK
-from service.deps import Blobs, ContainerDep, Datasets, Jobs, SettingsDep, Tenant
+from core.queue import enqueue
+from service.deps import ContainerDep, Datasets, Jobs, Tenant
 from service.limits import limit_errors
 from service.presenters import job_resource
 from service.problems import Problem, ProblemDetails
@@ -34,9 +35,51 @@ def load(jobs: Jobs, tenant: str, job_id: str) -> dict:
     return record
 
 
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255,
+                                             description="Makes retries safe: same key + body → same job")]
+
+
 @router.post("", status_code=202, response_model=Job, responses=_ERRORS)
 async def submit_job(config: JobConfig, response: Response, tenant: Tenant, container: ContainerDep,
-                     jobs: Jobs, datasets: Datasets, blobs: Blobs, settings: SettingsDep) -> dict:
+                     idempotency_key: IdempotencyKey = None) -> dict:
+    if idempotency_key is None:
+        record = await _accept(config, tenant, container)
+    else:
+        record = await _accept_once(config, tenant, container, idempotency_key)
+    response.headers["Location"] = f"/v1/jobs/{record['id']}"
+    response.headers["Retry-After"] = RETRY_AFTER_S
+    return job_resource(record)
+
+
+async def _accept_once(config: JobConfig, tenant: str, container: ContainerDep, key: str) -> dict:
+    store = container.idempotency
+    body = fingerprint(config.model_dump(mode="json"))
+    claim = store.claim(tenant, key, body)
+    if not claim.owner:
+        if not claim.same_body:
+            raise Problem(422, "This Idempotency-Key was used with a different request body; use a new key "
+                               "for a different job.", errors=[{"loc": ["header", "Idempotency-Key"],
+                                                                "msg": "reused with a different body"}])
+        if claim.job_id is None:
+            raise Problem(409, "A request with this Idempotency-Key is still being accepted; retry shortly.",
+                          headers={"Retry-After": "1"})
+        existing = container.jobs.get(tenant, claim.job_id)
+        if existing is not None:
+            return existing
+        store.release(tenant, key)  # the job was deleted since: the key no longer stands for anything
+        return await _accept_once(config, tenant, container, key)
+    try:
+        record = await _accept(config, tenant, container)
+    except BaseException:
+        store.release(tenant, key)
+        raise
+    store.bind(tenant, key, body, record["id"])
+    return record
+
+
+async def _accept(config: JobConfig, tenant: str, container: ContainerDep) -> dict:
+    """Validates the config against the limits and the dataset, records the job and enqueues it."""
+    settings, jobs, datasets = container.settings, container.jobs, container.datasets
     if errors := limit_errors(config, settings):
         raise Problem(422, "The job asks for more than this server allows: " +
                       "; ".join(f"{'.'.join(map(str, e['loc'][1:]))}: {e['msg']}" for e in errors) + ".",
@@ -46,8 +89,8 @@ async def submit_job(config: JobConfig, response: Response, tenant: Tenant, cont
         raise Problem(422, f"There is no dataset {config.dataset_id!r}; upload one with POST /v1/datasets.",
                       title="Validation failed",
                       errors=[{"loc": ["body", "dataset_id"], "msg": "unknown dataset"}])
-    spec = await run_in_threadpool(resolve_spec, blobs.path(tenant, meta["id"]), meta["format"], config.data,
-                                   config.task)
+    spec = await run_in_threadpool(resolve_spec, container.blobs.path(tenant, meta["id"]), meta["format"],
+                                   config.data, config.task)
     if jobs.active_count(tenant) >= settings.max_queued_jobs:
         raise Problem(429, f"You already have {settings.max_queued_jobs} queued or running jobs "
                            "(LSTM_DOCTOR_MAX_QUEUED_JOBS); wait for one to finish.",
@@ -57,15 +100,12 @@ async def submit_job(config: JobConfig, response: Response, tenant: Tenant, cont
     record = {
         "id": job_id, "status": "queued", "dataset_id": meta["id"], "config": config.model_dump(mode="json"),
         "created_at": now(), "started_at": None, "finished_at": None, "device": None, "verdict": None,
-        "error": None, "data_spec": spec, "attempts": 0,
+        "error": None, "data_spec": spec, "cudnn": cudnn_eligibility(config), "attempts": 0,
     }
     jobs.create(tenant, record)
     datasets.add_user(tenant, meta["id"], job_id)
-    queue = workers.route(config.device, workers.online(container.redis))
-    container.celery.send_task(TRAIN_TASK, args=[tenant, job_id], queue=queue)
-    response.headers["Location"] = f"/v1/jobs/{job_id}"
-    response.headers["Retry-After"] = RETRY_AFTER_S
-    return job_resource(record)
+    enqueue(container.celery, container.redis, tenant, job_id, config.device)
+    return record
 
 
 @router.get("", response_model=Page[Job], responses={401: {"model": ProblemDetails}})
