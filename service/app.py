@@ -9,18 +9,24 @@ from core.logging import configure as configure_logging
 from core.settings import Settings
 from service import problems
 from service.container import Container
-from service.routes import datasets, health, job_results, jobs
+from service.metrics import Metrics
+from service.middleware import ConditionalGetMiddleware, JsonBodyLimitMiddleware, RequestContextMiddleware
+from service.readiness import Readiness, probe_client
+from service.routes import datasets, diagnoses, health, job_results, jobs
 
 
 def create_app(settings: Settings | None = None, container: Container | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging(settings.log_level)
     container = container or Container.from_settings(settings)
+    # Probes and scrapes use their own short-timeout client: they must answer fast, Redis or not.
+    probe = probe_client(container.settings.redis_url)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         yield
         container.redis.close()
+        probe.close()
         await container.aredis.aclose()
 
     app = FastAPI(
@@ -30,7 +36,13 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         lifespan=lifespan,
     )
     app.state.container = container
+    app.state.metrics = Metrics(probe)
+    app.state.readiness = Readiness(probe)
     problems.install(app)
-    for module in (health, datasets, jobs, job_results):
+    # Last added runs first: request id and metrics see every answer, 304s and 413s included.
+    app.add_middleware(ConditionalGetMiddleware)
+    app.add_middleware(JsonBodyLimitMiddleware)
+    app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
+    for module in (health, datasets, jobs, job_results, diagnoses):
         app.include_router(module.router)
     return app

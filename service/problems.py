@@ -68,14 +68,73 @@ def _loc(loc: tuple[Any, ...] | list[Any]) -> list[str | int]:
     return [part if isinstance(part, int) else str(part) for part in loc]
 
 
+def _msg(error: dict[str, Any]) -> str:
+    if error.get("type") == "json_invalid":
+        # FastAPI says only "JSON decode error"; the parser's reason and position say what to fix.
+        reason = (error.get("ctx") or {}).get("error", "")
+        where = error.get("loc", ("body", "?"))[-1]
+        return f"the body is not valid JSON: {reason} (at character {where})".replace(":  (", " (")
+    return str(error.get("msg", "invalid"))
+
+
 def validation_problem(errors: list[dict[str, Any]]) -> Problem:
-    cleaned = [{"loc": _loc(e.get("loc", ())), "msg": str(e.get("msg", "invalid"))} for e in errors]
+    cleaned = [{"loc": _loc(e.get("loc", ())), "msg": _msg(e)} for e in errors]
     where = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in cleaned[:5])
     more = f" (and {len(cleaned) - 5} more)" if len(cleaned) > 5 else ""
     return Problem(422, f"The request is not valid — {where}{more}.", title="Validation failed", errors=cleaned)
 
 
+_PROBLEM_CONTENT = {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}}
+
+
+def _problem_response_doc(code: str) -> dict[str, Any]:
+    return {"description": HTTPStatus(int(code)).phrase, "content": _PROBLEM_CONTENT}
+
+
+def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
+    """Makes the generated OpenAPI document say what the app really answers on errors.
+
+    FastAPI documents error models as ``application/json`` and validation errors in its own
+    shape; here every 4xx/5xx becomes ``application/problem+json`` with ``ProblemDetails``, and
+    the errors any operation can meet (401 under /v1, 413/415/422 with a body, 422 with
+    parameters, 500) are listed. One pass over the document instead of a note on every route.
+    """
+    for path, item in schema.get("paths", {}).items():
+        for method, operation in item.items():
+            responses = operation.setdefault("responses", {})
+            for code, response in responses.items():
+                if code[:1] in ("4", "5"):
+                    response["content"] = _PROBLEM_CONTENT
+            can_fail = {"500"}
+            if path.startswith("/v1/"):
+                can_fail.add("401")
+            if operation.get("parameters") or operation.get("requestBody"):
+                can_fail.add("422")
+            if operation.get("requestBody"):
+                can_fail |= {"413", "415"}
+            for code in sorted(can_fail):
+                responses.setdefault(code, _problem_response_doc(code))
+            if method == "get" and "application/json" in responses.get("200", {}).get("content", {}):
+                responses.setdefault("304", {"description": "Not Modified: If-None-Match matched the ETag"})
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    problem_schema = ProblemDetails.model_json_schema(ref_template="#/components/schemas/{model}")
+    components.update(problem_schema.pop("$defs", {}))
+    components["ProblemDetails"] = problem_schema
+    for unused in ("HTTPValidationError", "ValidationError"):
+        components.pop(unused, None)
+    return schema
+
+
 def install(app: FastAPI) -> None:
+    generate_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_problems(generate_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
     @app.exception_handler(Problem)
     async def _problem(_: Request, exc: Problem) -> JSONResponse:
         return problem_response(exc)
@@ -85,8 +144,15 @@ def install(app: FastAPI) -> None:
         return problem_response(Problem(exc.status, exc.detail, title=exc.title, errors=exc.errors))
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return problem_response(validation_problem(list(exc.errors())))
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = list(exc.errors())
+        if any(e.get("loc") == ("body",) and isinstance(e.get("input"), bytes) for e in errors):
+            # FastAPI hands a body it did not parse as JSON (wrong or missing Content-Type) to
+            # validation as raw bytes; "not a dictionary" would not tell the client what to change.
+            got = request.headers.get("content-type") or "none"
+            return problem_response(Problem(415, "Send the body as JSON with 'Content-Type: application/json' "
+                                                 f"(the request said {got[:80]!r})."))
+        return problem_response(validation_problem(errors))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -94,11 +160,20 @@ def install(app: FastAPI) -> None:
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"There is no resource at {request.url.path}."
         elif exc.status_code == 405:
-            detail = f"{request.method} is not allowed on {request.url.path}."
+            allowed = (exc.headers or {}).get("Allow") or (exc.headers or {}).get("allow")
+            detail = f"{request.method[:16]} is not allowed on {request.url.path}" + (
+                f"; allowed: {allowed}." if allowed else ".")
         return problem_response(Problem(exc.status_code, detail, headers=dict(exc.headers or {})))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Runs outside the request middleware (Starlette's outermost layer), so the request id is
+        # taken from the request state rather than the logging context, and echoed by hand.
         trace_id = uuid.uuid4().hex
-        log.error("unhandled_error", trace_id=trace_id, path=request.url.path, exc_info=exc)
-        return problem_response(Problem(500, f"Something went wrong on our side; quote trace id {trace_id}."))
+        request_id = getattr(request.state, "request_id", None)
+        job_id = request.path_params.get("job_id")
+        log.error("unhandled_error", trace_id=trace_id, request_id=request_id, method=request.method,
+                  path=request.url.path, **({"job_id": job_id} if job_id else {}), exc_info=exc)
+        problem = Problem(500, f"Something went wrong on our side; quote trace id {trace_id}.",
+                          headers={"X-Request-ID": request_id} if request_id else None)
+        return problem_response(problem)

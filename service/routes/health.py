@@ -1,38 +1,52 @@
-"""Operational endpoints: liveness and readiness."""
+"""Operational endpoints: liveness, readiness (short timeout, cached) and Prometheus metrics."""
 from __future__ import annotations
 
-import redis
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from typing import Literal
 
-from core import workers
-from service.deps import ContainerDep
-from service.problems import ProblemDetails
+from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel
+
+from service.metrics import Metrics
+from service.problems import Problem, ProblemDetails
+from service.readiness import Readiness
 
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/healthz")
+class Alive(BaseModel):
+    status: Literal["ok"]
+
+
+class WorkerSeen(BaseModel):
+    hostname: str
+    queues: list[str]
+
+
+class Ready(BaseModel):
+    status: Literal["ready"]
+    redis: Literal["ok"]
+    workers: list[WorkerSeen]
+
+
+@router.get("/healthz", response_model=Alive)
 def healthz() -> dict:
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"model": ProblemDetails}})
-def readyz(container: ContainerDep) -> JSONResponse:
-    missing: list[str] = []
-    online: list[dict] = []
-    try:
-        container.redis.ping()
-        online = workers.online(container.redis)
-        if not online:
-            missing.append("no worker is online (start one with `lstm-doctor worker`)")
-    except redis.RedisError as exc:
-        missing.append(f"Redis does not answer ({type(exc).__name__})")
-    if missing:
-        return JSONResponse(
-            {"type": "about:blank", "title": "Service Unavailable", "status": 503,
-             "detail": "Not ready: " + "; ".join(missing) + ".", "errors": []},
-            status_code=503, media_type="application/problem+json",
-        )
-    return JSONResponse({"status": "ready", "redis": "ok",
-                         "workers": [{"hostname": w["hostname"], "queues": w["queues"]} for w in online]})
+@router.get("/readyz", response_model=Ready, responses={503: {"model": ProblemDetails}})
+def readyz(request: Request) -> dict:
+    readiness: Readiness = request.app.state.readiness
+    report = readiness.report()
+    if not report.ready:
+        raise Problem(503, "Not ready: " + "; ".join(report.missing) + ".")
+    return {"status": "ready", "redis": "ok", "workers": report.workers}
+
+
+@router.get("/metrics", response_class=Response,
+            responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}})
+async def metrics(request: Request) -> Response:
+    registry: Metrics = request.app.state.metrics
+    # The collector reads Redis; off the event loop so a slow Redis does not stall other requests.
+    body = await run_in_threadpool(registry.render)
+    return Response(body, media_type=registry.content_type)
