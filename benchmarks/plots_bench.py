@@ -42,7 +42,9 @@ def main() -> None:
     repeats = parser.parse_args().repeats
 
     print(f"python {platform.python_version()}, matplotlib {matplotlib.__version__}, "
-          f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), repeats={repeats}\n")
+          f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), repeats={repeats}, "
+          # Medians move with whatever else runs on the machine; the minimum is the cost alone.
+          f"load average {os.getloadavg()[0]:.1f}\n")
     start = time.perf_counter()
     render_metric([overfit_history(50)], "loss", OVERFIT_DIAGNOSIS)
     print(f"first render in a fresh process (font cache load): {1e3 * (time.perf_counter() - start):.0f} ms\n")
