@@ -1,0 +1,82 @@
+"""Numbers read off one per-epoch curve: its smoothed shape, trend, noise and best point.
+
+Validation curves from small validation sets jump from epoch to epoch; every quantity the
+verdict rests on is read from a smoothed curve, and noise is measured so a rise can be told
+from a wobble.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def smoothing_window(epochs: int) -> int:
+    """About a tenth of the run, odd, 1–7 epochs: long runs get steadier, short runs stay sharp."""
+    return int(min(7, max(1, round(epochs / 10)) | 1))
+
+
+def smooth(values: np.ndarray) -> np.ndarray:
+    """A running median of 3 (drops lone spikes) then a centred running mean that shrinks at the ends."""
+    n = len(values)
+    if n < 5:
+        return values.astype(float).copy()
+    padded = np.concatenate([values[:1], values, values[-1:]])
+    median = np.median(np.stack([padded[:-2], padded[1:-1], padded[2:]]), axis=0)
+    half = smoothing_window(n) // 2
+    if half == 0:
+        return median
+    cumulative = np.concatenate([[0.0], np.cumsum(median)])
+    idx = np.arange(n)
+    lo = np.maximum(idx - half, 0)
+    hi = np.minimum(idx + half + 1, n)
+    # The last points average only what lies behind them, so the end of the curve is not
+    # pulled back towards its past more than the window needs.
+    return (cumulative[hi] - cumulative[lo]) / (hi - lo)
+
+
+def tail_length(epochs: int) -> int:
+    """The final window trends are read over: the last quarter of the run, 2–20 epochs."""
+    return int(min(20, max(2, round(epochs / 4))))
+
+
+def slope(values: np.ndarray) -> float:
+    """Least-squares change per epoch."""
+    if len(values) < 2:
+        return 0.0
+    x = np.arange(len(values), dtype=float)
+    return float(np.polyfit(x, values, 1)[0])
+
+
+def noise(values: np.ndarray, smoothed: np.ndarray) -> float:
+    """Typical epoch-to-epoch wobble around the smoothed curve (robust: median absolute residual)."""
+    if len(values) < 5:
+        return 0.0
+    return float(1.4826 * np.median(np.abs(values - smoothed)))
+
+
+def tail_drop_share(smoothed: np.ndarray, tail: int) -> float:
+    """Share of the curve's whole fall that happened in the final window.
+
+    Near 0 for a curve that has flattened, about tail/epochs for one falling at a steady
+    pace, and scale-free, so it reads the same for cross-entropy and MSE of any size.
+    """
+    total = smoothed[0] - smoothed[-1]
+    if total <= 0:
+        return 0.0
+    recent = smoothed[-tail - 1] - smoothed[-1] if len(smoothed) > tail else total
+    return float(max(0.0, recent) / total)
+
+
+def roughness(values: np.ndarray) -> tuple[float, float]:
+    """How jagged the second half of a curve is: (median |step| / median level, share of rising steps).
+
+    A training loss averaged over an epoch falls smoothly even when it overfits; one that
+    zig-zags by a large fraction of its level is being thrown around by the optimiser.
+    """
+    half = values[len(values) // 2 :]
+    if len(half) < 3:
+        return 0.0, 0.0
+    steps = np.diff(half)
+    level = float(np.median(np.abs(half)))
+    if level == 0:
+        return 0.0, 0.0
+    return float(np.median(np.abs(steps)) / level), float(np.mean(steps > 0))

@@ -1,0 +1,123 @@
+"""The verdict engine: Keras histories (+ the trivial predictor's loss) in, API.md's diagnosis out.
+
+Pure: numpy only, no Redis, Keras or HTTP, so the API, the worker and a user's notebook all
+call the same function and get the same answer.
+
+    from diagnosis.engine import diagnose
+    diagnose([model.fit(...).history], task="binary_classification", baseline_loss=0.69)
+"""
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
+
+from diagnosis import advice, repeats
+from diagnosis.history import History
+from diagnosis.single_run import MIN_EPOCHS, RunReading, read_run
+
+__all__ = ["MIN_EPOCHS", "diagnose"]
+
+
+def diagnose(
+    runs: Sequence[History],
+    *,
+    task: str | None = None,
+    baseline_loss: float | None = None,
+    final: bool = True,
+    seeds: list[int] | None = None,
+) -> dict:
+    """The diagnosis object of API.md for one or several runs of one configuration.
+
+    ``runs`` are Keras-style histories (metric → per-epoch values; NaN may be given as
+    ``None``, ``"NaN"`` or a float). ``baseline_loss`` is the trivial predictor's loss on the
+    validation part (see ``diagnosis.baseline``); without it the first epoch's loss stands in.
+    ``final`` is false while training goes on. ``seeds`` label the runs in ``runs``.
+    The result is JSON-safe: no NaN or infinite floats, ``None`` where a number is unknown.
+    """
+    if isinstance(runs, Mapping):
+        runs = [runs]
+    readings = [read_run(history, task=task, baseline_loss=baseline_loss) for history in runs]
+    if not readings:
+        readings = [read_run({}, task=task, baseline_loss=baseline_loss)]
+    if len(readings) == 1:
+        reading = readings[0]
+        result = _describe(reading, reading.verdict, reading.confidence, reading.reasons, reading.flags, final, task)
+        result.update(runs=[], spread=None)
+        return _json_safe(result)
+
+    combined = repeats.combine(readings)
+    representative = readings[combined.representative]
+    result = _describe(representative, combined.verdict, combined.confidence, combined.reasons,
+                       combined.flags, final, task)
+    if "runs_disagree" in combined.reasons:
+        result["summary"] = _disagreement_summary(readings)
+        result["recommendations"] = _disagreement_advice(readings)
+    else:
+        result["summary"] = f"All {len(readings)} runs read alike; the median one: {result['summary']}"
+    result["runs"] = [
+        {"run": i + 1, "seed": seeds[i] if seeds and i < len(seeds) else None, "verdict": r.verdict,
+         "confidence": r.confidence, "reasons": r.reasons, "flags": r.flags, "evidence": r.evidence}
+        for i, r in enumerate(readings)
+    ]
+    result["spread"] = combined.spread
+    return _json_safe(result)
+
+
+def _describe(reading: RunReading, verdict: str, confidence: float, reasons: list[str], flags: list[str],
+              final: bool, task: str | None) -> dict:
+    text = advice.summary(reading)
+    if not final:
+        text = f"So far ({reading.evidence['epochs']} epochs, training continues): {text}"
+    return {
+        "verdict": verdict,
+        "final": final,
+        "confidence": round(confidence, 3),
+        "reasons": list(reasons),
+        "flags": list(flags),
+        "summary": text,
+        "recommendations": advice.recommendations(reading, task=task),
+        "evidence": dict(reading.evidence),
+    }
+
+
+def _disagreement_summary(readings: list[RunReading]) -> str:
+    counts = Counter(r.verdict for r in readings)
+    told = ", ".join(f"{count} {verdict}" for verdict, count in counts.most_common())
+    finals = [r.evidence["final_val_loss"] or r.evidence["final_loss"] for r in readings]
+    finals = [f for f in finals if f is not None]
+    text = f"The {len(readings)} runs disagree ({told}): the outcome depends on the seed."
+    if len(finals) > 1:
+        text += f" Final validation loss ranges {min(finals):.3g}–{max(finals):.3g}."
+    return text
+
+
+def _disagreement_advice(readings: list[RunReading]) -> list[str]:
+    lr = next((r.notes["learning_rate"] for r in readings if r.notes.get("learning_rate")), None)
+    return [
+        f"Lower the learning rate to {lr / 3:.2g} to make runs more alike" if lr
+        else "Lower the learning rate 3× (e.g. Adam's 0.001 → 0.0003) to make runs more alike",
+        f"Run at least {max(5, len(readings))} repeats and judge the spread, not one run",
+        "Use early stopping with restore_best_weights so each run keeps its best epoch",
+    ]
+
+
+def _json_safe(value):
+    """Plain Python types only, with NaN/inf replaced by None and floats kept to 6 significant digits."""
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if not math.isfinite(number):
+        return None
+    if number.is_integer() and not isinstance(value, float) and abs(number) < 2**53:
+        return int(number)
+    return float(f"{number:.6g}")

@@ -1,0 +1,275 @@
+"""Reading one run: from a Keras history to a verdict with reasons, flags, confidence and evidence.
+
+The order of the checks is API.md's precedence: instability first (nothing else can be read
+from a broken run), then underfitting (readable from the training curve alone), then
+overfitting (needs validation), then a good fit, and "inconclusive" when the history cannot
+carry a verdict.
+
+Every threshold is relative — to the trivial predictor's loss, to the curve's own fall or
+noise — so the same reading holds for cross-entropy near 0.7 and for an MSE in the thousands.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from diagnosis import curves
+from diagnosis.history import History, accuracy_key, as_array
+
+MIN_EPOCHS = 3
+# Below this many epochs a flat curve is not yet a trend: good fit and overfit are not called.
+TREND_EPOCHS = 6
+# Verdicts reached on fewer epochs than this carry the `few_epochs` flag.
+FEW_EPOCHS = 10
+
+# Losses a history may carry when it has no plain `loss`, most telling first.
+_LOSS_FALLBACKS = ("mse", "mean_squared_error", "mae", "mean_absolute_error", "rmse", "root_mean_squared_error")
+
+# --- thresholds (chosen on the corpus' tuning half, see benchmarks/diagnosis_corpus) ---
+# Training loss still at least this share of the trivial predictor's: nothing much learned.
+HIGH_LOSS_SHARE = 0.80
+# Validation loss still at least this share of the trivial predictor's, with the training
+# loss as high: the model does not even fit what it is shown.
+HIGH_VAL_LOSS_SHARE = 0.55
+# Share of the whole fall that happened in the last quarter: the curve has not flattened.
+STILL_FALLING_SHARE = 0.12
+# Relative fall of the smoothed validation loss over the last quarter worth training on for.
+STILL_FALLING_GAIN = 0.03
+# Validation loss above its minimum by this fraction, and by more than its own noise: rising.
+RISE_SHARE = 0.10
+RISE_NOISE_MULTIPLE = 2.0
+# Smoothed training loss this far above its own minimum: training is going the wrong way.
+DIVERGE_SHARE = 0.30
+# Jagged training loss: median step this share of its level, and steps up about as often as down.
+OSCILLATION_STEP = 0.12
+OSCILLATION_UPS = 0.35
+# Validation noise (robust std / level) above which the validation curve is flagged noisy.
+NOISY_VALIDATION = 0.08
+
+
+@dataclass
+class Curves:
+    """The aligned arrays of one run, and which keys they came from."""
+
+    loss_key: str | None
+    loss: np.ndarray
+    val_loss: np.ndarray | None
+    accuracy: np.ndarray | None
+    val_accuracy: np.ndarray | None
+    learning_rate: float | None
+
+
+@dataclass
+class RunReading:
+    verdict: str
+    confidence: float
+    reasons: list[str]
+    flags: list[str]
+    evidence: dict[str, float | int | None]
+    # Numbers the summary and recommendations quote that are not part of the evidence.
+    notes: dict[str, float | int | None] = field(default_factory=dict)
+
+
+def extract_curves(history: History) -> Curves:
+    """The loss (or the best stand-in for it), its validation twin and accuracy, if any."""
+    loss_key = "loss" if "loss" in history or "val_loss" in history else None
+    if loss_key is None:
+        loss_key = next((k for k in _LOSS_FALLBACKS if k in history or f"val_{k}" in history), None)
+    acc_key = accuracy_key(history)
+
+    def curve(key: str | None) -> np.ndarray | None:
+        if key is None or key not in history:
+            return None
+        values = as_array(list(history[key]))
+        return values if len(values) else None
+
+    if loss_key is not None:
+        loss, val_loss = curve(loss_key), curve(f"val_{loss_key}")
+    elif acc_key is not None:
+        # A history with accuracy only: its error rate behaves like a loss.
+        acc, val_acc = curve(acc_key), curve(f"val_{acc_key}")
+        loss = 1.0 - acc if acc is not None else None
+        val_loss = 1.0 - val_acc if val_acc is not None else None
+        loss_key = "error_rate"
+    else:
+        loss = val_loss = None
+    if loss is None:
+        # Validation without training curve still tells instability and rises; read it as both.
+        loss = val_loss if val_loss is not None else np.array([], dtype=float)
+    lr = curve("learning_rate") if "learning_rate" in history else curve("lr")
+    finite_lr = lr[np.isfinite(lr)] if lr is not None else np.array([])
+    return Curves(
+        loss_key=loss_key,
+        loss=loss,
+        val_loss=val_loss,
+        accuracy=curve(acc_key) if acc_key else None,
+        val_accuracy=curve(f"val_{acc_key}") if acc_key else None,
+        learning_rate=float(finite_lr[-1]) if len(finite_lr) else None,
+    )
+
+
+def _last(values: np.ndarray | None) -> float | None:
+    if values is None or not len(values):
+        return None
+    value = float(values[-1])
+    return value if math.isfinite(value) else None
+
+
+def _share(value: float, threshold: float) -> float:
+    """How far past a threshold a value is, 0 at the threshold and 1 at double it."""
+    if threshold <= 0:
+        return 1.0
+    return float(np.clip((value - threshold) / threshold, 0.0, 1.0))
+
+
+def read_run(history: History, *, task: str | None = None, baseline_loss: float | None = None) -> RunReading:
+    c = extract_curves(history)
+    epochs = len(c.loss)
+    evidence: dict[str, float | int | None] = {
+        "epochs": epochs, "best_epoch": None,
+        "final_loss": _last(c.loss), "final_val_loss": _last(c.val_loss), "min_val_loss": None,
+        "val_loss_rise": None, "generalization_gap": None,
+        "baseline_loss": baseline_loss if baseline_loss is not None and math.isfinite(baseline_loss) else None,
+        "loss_vs_baseline": None, "train_slope": None, "val_slope": None,
+        "final_accuracy": _last(c.accuracy), "final_val_accuracy": _last(c.val_accuracy),
+    }
+    notes: dict[str, float | int | None] = {"learning_rate": c.learning_rate, "loss_key": c.loss_key}
+    baseline = evidence["baseline_loss"]
+
+    # --- unstable: a non-finite loss anywhere, NaN at epoch 1 included ---
+    bad = [i for i, v in enumerate(c.loss) if not math.isfinite(v)]
+    if c.val_loss is not None:
+        bad += [i for i, v in enumerate(c.val_loss) if not math.isfinite(v)]
+    if bad:
+        notes["first_bad_epoch"] = min(bad) + 1
+        flags = ["few_epochs"] if epochs < FEW_EPOCHS else []
+        return RunReading("unstable", 0.97, ["nan_loss"], flags, evidence, notes)
+
+    if epochs < MIN_EPOCHS:
+        return RunReading("inconclusive", 0.9, ["too_few_epochs"], [], evidence, notes)
+
+    loss = c.loss
+    val = c.val_loss[:epochs] if c.val_loss is not None and len(c.val_loss) >= MIN_EPOCHS else None
+    smooth_loss = curves.smooth(loss)
+    tail = curves.tail_length(epochs)
+    evidence["train_slope"] = curves.slope(loss[-tail - 1 :])
+    if baseline and baseline > 0:
+        evidence["loss_vs_baseline"] = float(loss[-1] / baseline)
+    # Without a baseline, the first epoch's training loss stands in for it: it is what the
+    # model scored while it knew almost nothing.
+    reference = baseline if baseline and baseline > 0 else float(max(loss[0], smooth_loss[0]))
+
+    smooth_val = None
+    if val is not None:
+        smooth_val = curves.smooth(val)
+        best = int(np.argmin(smooth_val))
+        min_smooth = float(smooth_val[best])
+        evidence["best_epoch"] = best + 1
+        evidence["min_val_loss"] = float(np.min(val))
+        if min_smooth > 0:
+            evidence["val_loss_rise"] = float((smooth_val[-1] - min_smooth) / min_smooth)
+        evidence["generalization_gap"] = float(smooth_val[-1] - smooth_loss[min(len(smooth_loss), len(smooth_val)) - 1])
+        evidence["val_slope"] = curves.slope(val[-tail - 1 :])
+
+    flags: list[str] = []
+    if epochs < FEW_EPOCHS:
+        flags.append("few_epochs")
+
+    # --- unstable: the training loss climbs back up, or is thrown around ---
+    min_train = float(np.min(smooth_loss))
+    train_rise = (smooth_loss[-1] - min_train) / abs(min_train) if min_train != 0 else 0.0
+    step, ups = curves.roughness(loss)
+    notes.update(train_rise=train_rise, train_roughness=step, train_ups=ups)
+    if epochs >= MIN_EPOCHS + 1 and train_rise >= DIVERGE_SHARE and smooth_loss[-1] - min_train >= 0.05 * reference:
+        return RunReading("unstable", 0.6 + 0.35 * _share(train_rise, DIVERGE_SHARE), ["diverging"], flags, evidence, notes)
+    if epochs >= TREND_EPOCHS and step >= OSCILLATION_STEP and ups >= OSCILLATION_UPS:
+        return RunReading("unstable", 0.55 + 0.4 * _share(step, OSCILLATION_STEP), ["oscillating"], flags, evidence, notes)
+
+    # --- underfit: read from the training curve (validation confirms when present) ---
+    reasons: list[str] = []
+    train_share = float(smooth_loss[-1] / reference)
+    val_share = float(smooth_val[-1] / baseline) if smooth_val is not None and baseline else None
+    notes.update(train_share=train_share, val_share=val_share)
+    train_fall_share = curves.tail_drop_share(smooth_loss, tail)
+    val_falling = True
+    val_gain = None
+    if smooth_val is not None:
+        val_fall_share = curves.tail_drop_share(smooth_val, tail)
+        start = smooth_val[-tail - 1] if len(smooth_val) > tail else smooth_val[0]
+        val_gain = float((start - smooth_val[-1]) / start) if start > 0 else 0.0
+        val_falling = val_fall_share >= STILL_FALLING_SHARE and val_gain >= STILL_FALLING_GAIN
+    notes.update(train_fall_share=train_fall_share, val_gain=val_gain)
+    high_loss = train_share >= HIGH_LOSS_SHARE or (
+        val_share is not None and val_share >= HIGH_VAL_LOSS_SHARE and train_share >= HIGH_VAL_LOSS_SHARE
+    )
+    if high_loss:
+        reasons.append("high_training_loss")
+    if train_fall_share >= STILL_FALLING_SHARE and val_falling:
+        reasons.append("still_improving")
+
+    # --- overfit: needs validation ---
+    rise_reasons: list[str] = []
+    rise_strength = 0.0
+    if smooth_val is not None and epochs >= MIN_EPOCHS + 1:
+        best = int(evidence["best_epoch"]) - 1
+        min_smooth = float(smooth_val[best])
+        rise = float(smooth_val[-1] - min_smooth)
+        val_noise = curves.noise(val, smooth_val)
+        # A noise-free curve still needs a rise larger than rounding.
+        noise_floor = max(RISE_NOISE_MULTIPLE * val_noise / math.sqrt(curves.smoothing_window(epochs)), 1e-9)
+        learnable = (baseline - min_smooth) if baseline and baseline > min_smooth else min_smooth
+        train_kept_falling = smooth_loss[-1] <= smooth_loss[best] + 0.02 * abs(smooth_loss[best])
+        notes.update(val_noise=val_noise, rise=rise, learnable=learnable)
+        if (
+            rise > noise_floor
+            and evidence["val_loss_rise"] is not None
+            and evidence["val_loss_rise"] >= RISE_SHARE
+            and rise >= 0.05 * learnable
+            and best < len(val) - 1
+            and train_kept_falling
+        ):
+            rise_reasons.append("val_loss_rising")
+            rise_strength = _share(float(evidence["val_loss_rise"]), RISE_SHARE)
+            gap_at_best = smooth_val[best] - smooth_loss[best]
+            if evidence["generalization_gap"] > max(2 * gap_at_best, 0.1 * learnable):
+                rise_reasons.append("generalization_gap")
+        level = float(np.median(np.abs(val[len(val) // 2 :]))) or 1.0
+        if val_noise / level >= NOISY_VALIDATION:
+            flags.append("noisy_validation")
+        if smooth_val[-1] < smooth_loss[-1] * 0.9:
+            flags.append("val_below_train")
+        if baseline and smooth_val[-1] >= baseline:
+            flags.append("baseline_not_beaten")
+    elif baseline and smooth_loss[-1] >= baseline:
+        flags.append("baseline_not_beaten")
+
+    # A model that has not learned the training data is underfit whatever its validation
+    # curve does; a rise only means overfitting once the training loss is low.
+    if rise_reasons and not high_loss:
+        confidence = 0.6 + 0.35 * rise_strength
+        return RunReading("overfit", _penalise(confidence, flags), rise_reasons, flags, evidence, notes)
+    if reasons:
+        strength = max(_share(train_share, HIGH_LOSS_SHARE) if high_loss else 0.0,
+                       _share(train_fall_share, STILL_FALLING_SHARE) if "still_improving" in reasons else 0.0)
+        confidence = 0.6 + 0.35 * strength
+        return RunReading("underfit", _penalise(confidence, flags), reasons, flags, evidence, notes)
+
+    # --- nothing wrong seen: a good fit needs validation and a trend long enough to read ---
+    if smooth_val is None:
+        return RunReading("inconclusive", 0.8, ["no_validation"], flags, evidence, notes)
+    if epochs < TREND_EPOCHS:
+        return RunReading("inconclusive", 0.8, ["too_few_epochs"], flags, evidence, notes)
+    margin = 1.0 - max(train_share / HIGH_LOSS_SHARE, (evidence["val_loss_rise"] or 0.0) / RISE_SHARE)
+    confidence = 0.6 + 0.35 * float(np.clip(margin, 0.0, 1.0))
+    return RunReading("good_fit", _penalise(confidence, flags), [], flags, evidence, notes)
+
+
+def _penalise(confidence: float, flags: list[str]) -> float:
+    """Less sure when the reading rests on few epochs or a validation curve that jumps about."""
+    if "few_epochs" in flags:
+        confidence *= 0.85
+    if "noisy_validation" in flags:
+        confidence *= 0.9
+    return float(np.clip(confidence, 0.05, 0.99))
