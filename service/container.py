@@ -9,6 +9,7 @@ from celery import Celery
 
 from core.blobs import BlobStore
 from core.datasets import DatasetStore
+from core.diagnoses import DiagnosisStore
 from core.idempotency import IdempotencyStore
 from core.jobs import JobStore
 from core.queue import make_celery
@@ -24,6 +25,7 @@ class Container:
     aredis: aioredis.Redis  # for pub/sub streams, which must not hold a thread each
     jobs: JobStore
     datasets: DatasetStore
+    diagnoses: DiagnosisStore
     blobs: BlobStore
     celery: Celery
     keyring: Keyring
@@ -43,6 +45,7 @@ class Container:
             aredis=aioredis.Redis.from_url(settings.redis_url, decode_responses=True),
             jobs=JobStore(client),
             datasets=DatasetStore(client),
+            diagnoses=DiagnosisStore(client),
             blobs=BlobStore(settings.blob_dir),
             celery=make_celery(settings, settings.redis_url),
             keyring=Keyring.from_settings(settings),
