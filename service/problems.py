@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from core.data import DatasetError
 from core.logging import get_logger
@@ -125,6 +126,24 @@ def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves on this path, found by asking the routes to match it.
+
+    A fresh scope per method: the request's own carries the matched route's context, which
+    FastAPI's routes consult in place of the path.
+    """
+    allowed = []
+    for method in _METHODS:
+        probe = {"type": "http", "method": method, "path": request.scope["path"],
+                 "root_path": request.scope.get("root_path", "")}
+        if any(route.matches(probe)[0] is Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return ", ".join(allowed)
+
+
 def install(app: FastAPI) -> None:
     generate_openapi = app.openapi
 
@@ -159,11 +178,13 @@ def install(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"There is no resource at {request.url.path}."
-        elif exc.status_code == 405:
-            allowed = (exc.headers or {}).get("Allow") or (exc.headers or {}).get("allow")
-            detail = f"{request.method[:16]} is not allowed on {request.url.path}" + (
-                f"; allowed: {allowed}." if allowed else ".")
-        return problem_response(Problem(exc.status_code, detail, headers=dict(exc.headers or {})))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette's Allow names only the first route on the path (POST of GET+POST /v1/jobs).
+            allowed = _allowed_methods(request)
+            headers = {k: v for k, v in headers.items() if k.lower() != "allow"} | {"Allow": allowed}
+            detail = f"{request.method[:16]} is not allowed on {request.url.path}; allowed: {allowed}."
+        return problem_response(Problem(exc.status_code, detail, headers=headers))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

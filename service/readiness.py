@@ -59,8 +59,11 @@ class Readiness:
         try:
             self.client.ping()
             online = workers.online(self.client)
-        except redis.RedisError as exc:
-            return ReadinessReport([f"Redis does not answer ({type(exc).__name__})"])
+        except redis.TimeoutError:
+            return ReadinessReport([f"Redis does not answer within {PROBE_TIMEOUT_S:g} s"])
+        except redis.RedisError:
+            # The exception itself goes nowhere near the answer: probes may be public.
+            return ReadinessReport(["Redis does not answer (connection failed)"])
         if not online:
             return ReadinessReport(["no worker is online (start one with `lstm-doctor worker`)"])
         return ReadinessReport([], [{"hostname": w["hostname"], "queues": w["queues"]} for w in online])
