@@ -100,8 +100,9 @@ class JsonBodyLimitMiddleware:
                             "send a smaller body (datasets go to POST /v1/datasets as multipart/form-data).")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = Headers(scope=scope)
-        if scope["type"] != "http" or headers.get("content-type", "").startswith("multipart/form-data"):
+        # Lifespan scopes have no headers: test the type before reading any.
+        headers = Headers(scope=scope) if scope["type"] == "http" else None
+        if headers is None or headers.get("content-type", "").startswith("multipart/form-data"):
             await self.app(scope, receive, send)
             return
         declared = headers.get("content-length", "")
