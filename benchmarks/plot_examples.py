@@ -19,11 +19,11 @@ def overfit_history(epochs: int = 50, seed: int = 0, best: int = 14) -> dict[str
     rng = np.random.default_rng(seed)
     t = np.arange(1, epochs + 1, dtype=float)
     loss = 0.62 * np.exp(-t / 11) + 0.07 + rng.normal(0, 0.008, epochs)
-    val_loss = 0.40 + 0.25 * np.exp(-t / 5) + 0.004 * np.maximum(t - best, 0) ** 1.15
-    val_loss += rng.normal(0, 0.012, epochs)
+    # Past ``best`` the validation curves drift away and level off, as memorisation saturates.
+    drift = 1 - np.exp(-np.maximum(t - best, 0) / 25)
+    val_loss = 0.40 + 0.25 * np.exp(-t / 5) + 0.30 * drift + rng.normal(0, 0.012, epochs)
     accuracy = 0.99 - 0.45 * np.exp(-t / 9) + rng.normal(0, 0.005, epochs)
-    val_accuracy = 0.80 - 0.27 * np.exp(-t / 5) - 0.0025 * np.maximum(t - best, 0)
-    val_accuracy += rng.normal(0, 0.01, epochs)
+    val_accuracy = 0.80 - 0.27 * np.exp(-t / 5) - 0.10 * drift + rng.normal(0, 0.01, epochs)
     return _history(loss=loss, val_loss=val_loss, accuracy=accuracy, val_accuracy=val_accuracy)
 
 

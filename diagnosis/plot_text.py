@@ -68,13 +68,8 @@ def baseline_loss(diagnosis: Diagnosis | None) -> float | None:
 
 
 def confidence_line(diagnosis: Diagnosis) -> str:
-    parts = []
     confidence = diagnosis.get("confidence")
-    if _is_number(confidence):
-        parts.append(f"confidence {confidence:.0%}")
-    if diagnosis.get("final") is False:
-        parts.append("provisional: the job is still running")
-    return " · ".join(parts)
+    return f"confidence {confidence:.0%}" if _is_number(confidence) else ""
 
 
 def body_text(diagnosis: Diagnosis, width: int) -> str:
