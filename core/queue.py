@@ -26,6 +26,9 @@ def make_celery(settings: Settings, redis_url: str) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
+        # A pool child imports TensorFlow before it reports up; Celery's 4 s default kills it
+        # mid-import on a busy machine, over and over.
+        worker_proc_alive_timeout=180,
         task_soft_time_limit=settings.job_soft_time_limit_s,
         task_time_limit=hard_limit,
         broker_transport_options={"visibility_timeout": hard_limit + 300},

@@ -5,14 +5,20 @@ process, and TensorFlow is loaded once per training child, on its first job.
 """
 from __future__ import annotations
 
-import redis
-from celery import signals
+import os
 
-from core.jobs import JobStore
-from core.logging import configure as configure_logging
-from core.queue import enqueue, make_celery
-from core.settings import Settings
-from worker import presence, reaper
+# TensorFlow's C++ start-up chatter (oneDNN notes, missing CUDA on CPU machines) is not ours to
+# print; quiet logs by default, as everywhere else. Set before any child imports TensorFlow.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import redis  # noqa: E402
+from celery import signals  # noqa: E402
+
+from core.jobs import JobStore  # noqa: E402
+from core.logging import configure as configure_logging  # noqa: E402
+from core.queue import enqueue, make_celery  # noqa: E402
+from core.settings import Settings  # noqa: E402
+from worker import presence, reaper  # noqa: E402
 
 settings = Settings()
 if not settings.redis_url:

@@ -1,0 +1,90 @@
+"""Workers that vanish mid-training: the job finishes on a new process, or fails with
+`worker_lost` — never `running` forever. Real worker processes, killed with SIGKILL.
+
+A second worker consuming the `gpu` queue stands in for a GPU machine (the one thing that cannot
+exist here); it trains on the CPU like any other.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from core import keys
+from core.jobs import JobStore
+from service.auth import OPEN_TENANT
+from service.cli import stop_process_group
+from tests.conftest import start_worker, wait_for_worker
+from tests.helpers import classic_csv, submit, upload, wait_for
+from worker.reaper import reap
+
+
+@pytest.fixture(scope="module")
+def series(client, worker) -> str:
+    return upload(client, classic_csv(rows=3000, seed=5), "worker-loss.csv").json()["id"]
+
+
+def gpu_worker(settings, redis_client, name: str):
+    process = start_worker(settings.model_copy(update={"worker_queues": "gpu"}), name)
+    wait_for_worker(redis_client, f"{name}@", process)
+    return process
+
+
+def trainer_pid(redis_client, job_id: str, client) -> int:
+    deadline = time.monotonic() + 60
+    while client.get(f"/v1/jobs/{job_id}").json()["progress"]["epoch"] < 2:
+        assert time.monotonic() < deadline, "training never got going"
+        time.sleep(0.1)
+    owner = redis_client.get(keys.job_heartbeat(OPEN_TENANT, job_id))
+    return int(owner.rpartition(":")[2])
+
+
+def test_killed_training_process_is_retried_and_finishes(client, settings, redis_client, series):
+    process = gpu_worker(settings, redis_client, "gpu-a")
+    try:
+        job = submit(client, series, device="auto", data={"target": "label"}, training={"epochs": 12})
+        pid = trainer_pid(redis_client, job["id"], client)
+        os.kill(pid, signal.SIGKILL)
+        done = wait_for(client, job["id"], timeout_s=120)
+        assert done["status"] == "succeeded", done
+        assert done["device"]["worker"].startswith("gpu-a@")  # auto went to the GPU queue
+        run = client.get(f"/v1/jobs/{job['id']}/history").json()["runs"][0]
+        assert run["epochs_completed"] == 12  # the partial history was reset, not appended to
+        assert JobStore(redis_client).get(OPEN_TENANT, job["id"])["attempts"] == 2
+    finally:
+        stop_process_group(process, grace_s=5)
+
+
+def test_vanished_worker_is_reaped_and_job_finishes_elsewhere(client, settings, redis_client, series):
+    doomed = gpu_worker(settings, redis_client, "gpu-b")
+    job = submit(client, series, device="gpu", data={"target": "label"}, training={"epochs": 12})
+    trainer_pid(redis_client, job["id"], client)
+    os.killpg(doomed.pid, signal.SIGKILL)  # the whole machine, as far as Celery can tell
+    doomed.wait()
+    rescuer = gpu_worker(settings, redis_client, "gpu-c")
+    try:
+        done = wait_for(client, job["id"], timeout_s=120)
+        assert done["status"] == "succeeded", done
+        assert done["device"]["worker"].startswith("gpu-c@")
+        assert client.get(f"/v1/jobs/{job['id']}/history").json()["runs"][0]["epochs_completed"] == 12
+    finally:
+        stop_process_group(rescuer, grace_s=5)
+
+
+def test_reaper_requeues_then_gives_up_with_worker_lost(redis_client):
+    jobs = JobStore(redis_client)
+    config = {"device": "cpu", "training": {"repeats": 1}}
+    for job_id, attempts in (("job_reap_requeue", 1), ("job_reap_give_up", 3)):
+        jobs.create("reaper-test", {"id": job_id, "status": "queued", "config": config, "attempts": attempts})
+        jobs.transition("reaper-test", job_id, ("queued",), "running")
+        jobs.append_epoch("reaper-test", job_id, 1, {"loss": 1.0})
+    sent: list[tuple[str, str, str]] = []
+    assert reap(jobs, max_redeliveries=2, send=lambda *args: sent.append(args)) >= 2
+    requeued = jobs.get("reaper-test", "job_reap_requeue")
+    assert requeued["status"] == "queued" and ("reaper-test", "job_reap_requeue", "cpu") in sent
+    assert jobs.history("reaper-test", "job_reap_requeue", 1) == [[]]
+    lost = jobs.get("reaper-test", "job_reap_give_up")
+    assert lost["status"] == "failed" and lost["error"]["type"] == "worker_lost"
+    assert ("reaper-test", "job_reap_give_up") not in jobs.running()
