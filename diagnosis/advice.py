@@ -53,8 +53,9 @@ def summary(reading: RunReading) -> str:
                 parts.append(f"Training loss ended at {_num(e['final_loss'])}, still "
                              f"{_pct(n['train_share'])} of its first-epoch level")
         if "still_improving" in reasons:
-            parts.append(f"both losses were still falling at the end ({_pct(n['train_fall_share'])} of the "
-                         f"training loss's whole fall came in the last quarter of the {epochs} epochs)")
+            drop = n.get("projected_drop")
+            projection = f"; its trend projects about {_pct(drop)} lower with more training" if drop else ""
+            parts.append(f"the {n['watched']} loss was still falling clearly after {epochs} epochs{projection}")
         text = "; ".join(parts)
         return text[0].upper() + text[1:] + "."
     if verdict == "good_fit":
@@ -91,7 +92,7 @@ def recommendations(reading: RunReading, *, task: str | None = None) -> list[str
         advice.append("Train on more data if you have it")
     elif verdict == "underfit":
         if "still_improving" in reasons:
-            times = 3 if n["train_fall_share"] >= 0.25 else 2
+            times = 3 if n["still_to_gain"] >= 0.5 else 2
             advice.append(f"Train ~{times}× longer ({times * epochs} epochs)")
             if lr and lr < 5e-4:
                 advice.append(f"Raise the learning rate to {_lr(lr * 3)}")

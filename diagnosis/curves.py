@@ -53,6 +53,26 @@ def noise(values: np.ndarray, smoothed: np.ndarray) -> float:
     return float(1.4826 * np.median(np.abs(values - smoothed)))
 
 
+def projected_fall(smoothed: np.ndarray, tail: int) -> float:
+    """How much further the curve would fall if trained on, read from its last two windows.
+
+    A converging curve falls by a shrinking amount each window; if the last window fell
+    ``q`` times as much as the one before, the rest of a geometric series is
+    ``last · q / (1 − q)``. ``q`` is capped at 0.9 so a straight line (or a curve that only
+    began to fall) projects a large but finite remainder.
+    """
+    if len(smoothed) <= tail:
+        return 0.0
+    end, middle = smoothed[-1], smoothed[-tail - 1]
+    last = middle - end
+    if last <= 0:
+        return 0.0
+    start = max(0, len(smoothed) - 2 * tail - 1)
+    previous = smoothed[start] - middle if start < len(smoothed) - tail - 1 else 0.0
+    ratio = min(last / previous, 0.9) if previous > 0 else 0.9
+    return float(last * ratio / (1 - ratio))
+
+
 def tail_drop_share(smoothed: np.ndarray, tail: int) -> float:
     """Share of the curve's whole fall that happened in the final window.
 

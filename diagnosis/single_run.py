@@ -28,15 +28,15 @@ FEW_EPOCHS = 10
 _LOSS_FALLBACKS = ("mse", "mean_squared_error", "mae", "mean_absolute_error", "rmse", "root_mean_squared_error")
 
 # --- thresholds (chosen on the corpus' tuning half, see benchmarks/diagnosis_corpus) ---
-# Training loss still at least this share of the trivial predictor's: nothing much learned.
-HIGH_LOSS_SHARE = 0.80
-# Validation loss still at least this share of the trivial predictor's, with the training
-# loss as high: the model does not even fit what it is shown.
-HIGH_VAL_LOSS_SHARE = 0.55
-# Share of the whole fall that happened in the last quarter: the curve has not flattened.
-STILL_FALLING_SHARE = 0.12
-# Relative fall of the smoothed validation loss over the last quarter worth training on for.
-STILL_FALLING_GAIN = 0.03
+# Training loss still this share of its first-epoch level: the model has barely learned.
+HIGH_TRAIN_SHARE = 0.85
+# Validation loss still this share of the trivial predictor's, with a training loss not far
+# below it (so it is not a memorising model): nothing that generalises was learned.
+HIGH_VAL_SHARE = 0.75
+LOW_TRAIN_VS_VAL = 0.30
+# Projected further fall of the validation loss, as a share of what is left to learn below
+# the trivial predictor: this much still to gain means training stopped too early.
+STILL_IMPROVING = 0.20
 # Validation loss above its minimum by this fraction, and by more than its own noise: rising.
 RISE_SHARE = 0.10
 RISE_NOISE_MULTIPLE = 2.0
@@ -189,24 +189,36 @@ def read_run(history: History, *, task: str | None = None, baseline_loss: float 
 
     # --- underfit: read from the training curve (validation confirms when present) ---
     reasons: list[str] = []
-    train_share = float(smooth_loss[-1] / reference)
-    val_share = float(smooth_val[-1] / baseline) if smooth_val is not None and baseline else None
-    notes.update(train_share=train_share, val_share=val_share)
-    train_fall_share = curves.tail_drop_share(smooth_loss, tail)
-    val_falling = True
-    val_gain = None
-    if smooth_val is not None:
-        val_fall_share = curves.tail_drop_share(smooth_val, tail)
-        start = smooth_val[-tail - 1] if len(smooth_val) > tail else smooth_val[0]
-        val_gain = float((start - smooth_val[-1]) / start) if start > 0 else 0.0
-        val_falling = val_fall_share >= STILL_FALLING_SHARE and val_gain >= STILL_FALLING_GAIN
-    notes.update(train_fall_share=train_fall_share, val_gain=val_gain)
-    high_loss = train_share >= HIGH_LOSS_SHARE or (
-        val_share is not None and val_share >= HIGH_VAL_LOSS_SHARE and train_share >= HIGH_VAL_LOSS_SHARE
+    train_share = float(smooth_loss[-1] / max(loss[0], smooth_loss[0])) if loss[0] > 0 else 0.0
+    # Validation is judged against the trivial predictor on the same data; without one, the
+    # first epoch's losses stand in for it.
+    val_reference = baseline if baseline and baseline > 0 else float(max(loss[0], val[0] if val is not None else 0))
+    val_share = float(smooth_val[-1] / val_reference) if smooth_val is not None and val_reference > 0 else None
+    # A model that learned everything in its first epoch also has a flat training curve; the
+    # baseline, when known, tells it from one that learned nothing.
+    high_train = train_share >= HIGH_TRAIN_SHARE and not (baseline and smooth_loss[-1] < 0.5 * baseline)
+    high_loss = high_train or (
+        val_share is not None and val_share >= HIGH_VAL_SHARE and smooth_loss[-1] >= LOW_TRAIN_VS_VAL * smooth_val[-1]
     )
     if high_loss:
         reasons.append("high_training_loss")
-    if train_fall_share >= STILL_FALLING_SHARE and val_falling:
+    # Still improving: the curve the user cares about (validation, else training) would fall
+    # a good part of the way that is left to the trivial predictor's level, were training to go on.
+    watched = smooth_val if smooth_val is not None else smooth_loss
+    watched_raw = val if val is not None else loss
+    trend_tail = 1 if epochs <= 4 else curves.tail_length(epochs)
+    remaining = curves.projected_fall(watched, trend_tail)
+    room = val_reference if smooth_val is not None else reference
+    still_to_gain = remaining / max(room - (watched[-1] - remaining), 1e-12) if remaining > 0 else 0.0
+    last_fall = watched[-trend_tail - 1] - watched[-1]
+    # A fall counts when it beats the curve's own wobble and is at least 1 % of its level;
+    # near the baseline a wobble would otherwise project a large share of a tiny room.
+    fall_is_real = last_fall > max(RISE_NOISE_MULTIPLE * curves.noise(watched_raw, watched), 0.01 * abs(watched[-1]))
+    train_falling = curves.projected_fall(smooth_loss, trend_tail) > 0
+    notes.update(train_share=train_share, val_share=val_share, still_to_gain=still_to_gain,
+                 projected_drop=remaining / watched[-1] if watched[-1] > 0 else None,
+                 watched="validation" if smooth_val is not None else "training")
+    if still_to_gain >= STILL_IMPROVING and fall_is_real and train_falling:
         reasons.append("still_improving")
 
     # --- overfit: needs validation ---
@@ -251,18 +263,21 @@ def read_run(history: History, *, task: str | None = None, baseline_loss: float 
         confidence = 0.6 + 0.35 * rise_strength
         return RunReading("overfit", _penalise(confidence, flags), rise_reasons, flags, evidence, notes)
     if reasons:
-        strength = max(_share(train_share, HIGH_LOSS_SHARE) if high_loss else 0.0,
-                       _share(train_fall_share, STILL_FALLING_SHARE) if "still_improving" in reasons else 0.0)
-        confidence = 0.6 + 0.35 * strength
-        return RunReading("underfit", _penalise(confidence, flags), reasons, flags, evidence, notes)
+        strength = max(_share(train_share, HIGH_TRAIN_SHARE) if high_train else 0.0,
+                       _share(val_share, HIGH_VAL_SHARE) if high_loss and val_share is not None else 0.0,
+                       _share(still_to_gain, STILL_IMPROVING) if "still_improving" in reasons else 0.0)
+        return RunReading("underfit", _penalise(0.6 + 0.35 * strength, flags), reasons, flags, evidence, notes)
 
     # --- nothing wrong seen: a good fit needs validation and a trend long enough to read ---
     if smooth_val is None:
         return RunReading("inconclusive", 0.8, ["no_validation"], flags, evidence, notes)
     if epochs < TREND_EPOCHS:
         return RunReading("inconclusive", 0.8, ["too_few_epochs"], flags, evidence, notes)
-    margin = 1.0 - max(train_share / HIGH_LOSS_SHARE, (evidence["val_loss_rise"] or 0.0) / RISE_SHARE)
-    confidence = 0.6 + 0.35 * float(np.clip(margin, 0.0, 1.0))
+    # The further every underfit/overfit measure is from its threshold, the surer the good fit.
+    closeness = max(val_share / HIGH_VAL_SHARE if val_share is not None else 0.0,
+                    still_to_gain / STILL_IMPROVING,
+                    (evidence["val_loss_rise"] or 0.0) / RISE_SHARE)
+    confidence = 0.6 + 0.35 * float(np.clip(1.0 - closeness, 0.0, 1.0))
     return RunReading("good_fit", _penalise(confidence, flags), [], flags, evidence, notes)
 
 

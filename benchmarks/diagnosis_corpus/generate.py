@@ -35,17 +35,17 @@ RUNS_FILE = HERE / "runs.jsonl"
 # model a user would keep); these runs make sure a well-tuned model is among them.
 ORACLE_CONFIGS = (
     {"units": 16, "layers": 1, "dropout": 0.0, "optimizer": "adam", "lr": 3e-3, "epochs": 60, "train_fraction": 1.0},
-    {"units": 32, "layers": 1, "dropout": 0.2, "optimizer": "adam", "lr": 1e-3, "epochs": 80, "train_fraction": 1.0},
+    {"units": 32, "layers": 1, "dropout": 0.2, "optimizer": "adam", "lr": 1e-3, "epochs": 60, "train_fraction": 1.0},
 )
 # Runs per family and task. Big models trained long do not always overfit measurably, so
 # that family gets the most runs.
 FAMILY_RUNS = {
-    "few_epochs": 5,
-    "low_capacity": 4,
-    "slow_learning_rate": 3,
-    "tuned": 6,
-    "too_big_too_long": 8,
-    "large_learning_rate": 6,
+    "few_epochs": 4,
+    "low_capacity": 3,
+    "slow_learning_rate": 2,
+    "tuned": 5,
+    "too_big_too_long": 6,
+    "large_learning_rate": 4,
 }
 
 
@@ -62,7 +62,7 @@ def sample_config(task: Task, family: str, rng: np.random.Generator) -> dict:
     elif family == "tuned":
         config.update(units=pick(8, 16), lr=pick(1e-3, 3e-3), dropout=pick(0.0, 0.2), epochs=pick(25, 40, 60))
     elif family == "too_big_too_long":
-        config.update(units=32, layers=pick(1, 2), lr=pick(3e-3, 1e-2), epochs=pick(60, 100, 150),
+        config.update(units=32, layers=pick(1, 2), lr=pick(3e-3, 1e-2), epochs=pick(50, 80, 120),
                       train_fraction=pick(0.25, 0.4))
     else:
         if task.kind == "regression" and rng.random() < 0.4:

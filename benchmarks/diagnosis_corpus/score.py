@@ -1,0 +1,151 @@
+"""Score the engine and the two reference diagnosers on the labelled corpus; write RESULTS.md.
+
+    .venv/bin/python -m benchmarks.diagnosis_corpus.score
+
+Pure numpy, a few seconds: the histories are in ``corpus.json``, no training happens here.
+Ambiguous runs are left out. The references' knobs are picked on the ``tune`` half; every
+number that matters is reported on the ``holdout`` half, which tuned nothing.
+"""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+from benchmarks.diagnosis_corpus import references
+from diagnosis.engine import diagnose
+
+HERE = Path(__file__).parent
+CORPUS_FILE = HERE / "corpus.json"
+RESULTS_FILE = HERE / "RESULTS.md"
+CLASSES = ("underfit", "overfit", "good_fit", "unstable")
+PREDICTIONS = (*CLASSES, "inconclusive")
+COMMAND = ".venv/bin/python -m benchmarks.diagnosis_corpus.score"
+
+Diagnoser = Callable[[dict], str]
+
+
+def load_corpus(path: Path = CORPUS_FILE) -> dict:
+    return json.loads(path.read_text())
+
+
+def scored_runs(corpus: dict, split: str | None = None) -> list[dict]:
+    return [e for e in corpus["runs"] if e["label"] in CLASSES and (split is None or e["split"] == split)]
+
+
+def engine(use_baseline: bool = True) -> Diagnoser:
+    def run(entry: dict) -> str:
+        baseline = entry["baseline_loss"] if use_baseline else None
+        return diagnose([entry["history"]], task=entry["kind"], baseline_loss=baseline)["verdict"]
+
+    return run
+
+
+def reference(diagnoser: references.Diagnoser) -> Diagnoser:
+    return lambda entry: diagnoser(entry["history"], entry["baseline_loss"])
+
+
+def score(entries: list[dict], diagnoser: Diagnoser) -> dict:
+    confusion = {truth: Counter() for truth in CLASSES}
+    for entry in entries:
+        confusion[entry["label"]][diagnoser(entry)] += 1
+    per_class = {truth: (row[truth], sum(row.values())) for truth, row in confusion.items()}
+    correct = sum(c for c, _ in per_class.values())
+    return {"accuracy": correct / max(1, len(entries)), "n": len(entries), "per_class": per_class,
+            "confusion": {truth: dict(row) for truth, row in confusion.items()}}
+
+
+def tuned_references(tune: list[dict]) -> dict[str, tuple[dict, Diagnoser]]:
+    """Each reference at the knob setting that scores best on the tuning half."""
+    chosen = {}
+    for name, (factory, grid) in references.GRIDS.items():
+        best = max(references.settings(grid), key=lambda s: score(tune, reference(factory(**s)))["accuracy"])
+        chosen[name] = (best, reference(factory(**best)))
+    return chosen
+
+
+def _rate(correct: int, total: int) -> str:
+    return f"{100 * correct / total:.0f} % ({correct}/{total})" if total else "–"
+
+
+def _table(rows: dict[str, dict]) -> list[str]:
+    lines = ["| diagnoser | overall | " + " | ".join(CLASSES) + " |", "|---|---|" + "---|" * len(CLASSES)]
+    for name, result in rows.items():
+        overall = _rate(round(result["accuracy"] * result["n"]), result["n"])
+        lines.append(f"| {name} | {overall} | " + " | ".join(_rate(*result["per_class"][c]) for c in CLASSES) + " |")
+    return lines
+
+
+def _confusion(result: dict) -> list[str]:
+    lines = ["| truth \\ said | " + " | ".join(PREDICTIONS) + " |", "|---|" + "---|" * len(PREDICTIONS)]
+    for truth in CLASSES:
+        row = result["confusion"][truth]
+        lines.append(f"| {truth} | " + " | ".join(str(row.get(p, 0)) for p in PREDICTIONS) + " |")
+    return lines
+
+
+def evaluate(corpus: dict) -> dict[str, dict[str, dict]]:
+    """{split: {diagnoser name: score}} for the engine (with and without baseline) and the references."""
+    chosen = tuned_references(scored_runs(corpus, "tune"))
+    diagnosers: dict[str, Diagnoser] = {"engine": engine(), "engine, no baseline given": engine(use_baseline=False)}
+    diagnosers.update({name: d for name, (_, d) in chosen.items()})
+    results = {split: {name: score(scored_runs(corpus, split), d) for name, d in diagnosers.items()}
+               for split in ("holdout", "tune")}
+    results["settings"] = {name: s for name, (s, _) in chosen.items()}
+    return results
+
+
+def report(corpus: dict, results: dict) -> str:
+    runs = corpus["runs"]
+    labels = Counter(e["label"] for e in runs)
+    tasks = sorted({e["task"] for e in runs})
+    lines = [
+        "# Diagnosis engine vs two reference diagnosers",
+        "",
+        f"Produced by `{COMMAND}` from `corpus.json` (made by `generate.py` then `labels.py`; see README.md).",
+        "",
+        f"Corpus: {len(runs)} real Keras LSTM runs on {len(tasks)} tasks ({', '.join(tasks)}). "
+        "Truth comes from a held-out test block the diagnosers never see (rules in `labels.py`). "
+        f"Labels: " + ", ".join(f"{labels[c]} {c}" for c in (*CLASSES, "ambiguous")) +
+        "; ambiguous runs are not scored.",
+        "",
+        "Runs with an even number tuned the engine's thresholds and the references' knobs (`tune`); "
+        "odd-numbered runs and the oracle runs tuned nothing (`holdout`). Per-class numbers are recall "
+        "(share of the runs with that truth that got that verdict); `inconclusive` counts as wrong.",
+        "",
+        "## Holdout (the result)",
+        "",
+        *_table(results["holdout"]),
+        "",
+        "## Tune half (for reference)",
+        "",
+        *_table(results["tune"]),
+        "",
+        "## Confusion matrices, holdout",
+        "",
+    ]
+    for name, result in results["holdout"].items():
+        lines += [f"### {name}", "", *_confusion(result), ""]
+    lines += ["## Reference knobs chosen on the tune half", ""]
+    lines += [f"- {name}: " + ", ".join(f"{k}={v}" for k, v in s.items()) for name, s in results["settings"].items()]
+    lines += ["", "## Per task, holdout, engine", "", "| task | scored | engine correct |", "|---|---|---|"]
+    run_engine = engine()
+    for task in tasks:
+        members = [e for e in scored_runs(corpus, "holdout") if e["task"] == task]
+        correct = sum(run_engine(e) == e["label"] for e in members)
+        lines.append(f"| {task} | {len(members)} | {_rate(correct, len(members))} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    corpus = load_corpus()
+    results = evaluate(corpus)
+    RESULTS_FILE.write_text(report(corpus, results))
+    for name, result in results["holdout"].items():
+        print(f"{name:28s} holdout {100 * result['accuracy']:5.1f} %  " +
+              "  ".join(f"{c} {_rate(*result['per_class'][c])}" for c in CLASSES))
+
+
+if __name__ == "__main__":
+    main()
