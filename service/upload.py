@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import Request
+from starlette.requests import ClientDisconnect
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
@@ -99,6 +100,9 @@ async def receive_upload(request: Request, blobs: BlobStore, max_bytes: int) -> 
     except MultipartParseError as exc:
         _discard(staged)
         raise Problem(400, f"The multipart body could not be parsed: {exc}.") from None
+    except ClientDisconnect:
+        _discard(staged)
+        raise Problem(400, "The upload was interrupted before it ended; nothing was kept.") from None
     except BaseException:
         _discard(staged)
         raise

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from core.data import DatasetError, inspect_dataset
+from core.data import inspect_dataset
 from core.datasets import DatasetInUse
 from core.ids import new_id, now
 from service.deps import Blobs, Datasets, SettingsDep, Tenant
@@ -43,8 +43,6 @@ async def upload_dataset(request: Request, response: Response, tenant: Tenant, d
                          settings: SettingsDep) -> dict:
     upload = await receive_upload(request, blobs, settings.max_upload_bytes)
     try:
-        if upload.size == 0:
-            raise Problem(422, "The uploaded file is empty.", title="Invalid dataset")
         info = await run_in_threadpool(inspect_dataset, upload.path, upload.filename,
                                        max_bytes=settings.max_upload_bytes)
         dataset_id = new_id("ds")
@@ -57,8 +55,6 @@ async def upload_dataset(request: Request, response: Response, tenant: Tenant, d
                 "sha256": upload.sha256, "created_at": now(), **info}
         blobs.commit(upload.path, tenant, dataset_id)
         datasets.create(tenant, meta)
-    except (Problem, DatasetError):
-        raise
     finally:
         Path(upload.path).unlink(missing_ok=True)  # no-op once committed (renamed away)
     response.headers["Location"] = f"/v1/datasets/{dataset_id}"
