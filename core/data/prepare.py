@@ -33,7 +33,7 @@ def prepare_arrays(path: Path, fmt: str, data: DataConfig, task: str) -> Prepare
         X = apply_scaler(scaler, X)
     else:
         names = spec["features"]
-        scan = scan_table(path, fmt, max_bytes=ACCEPTED, collect=frozenset(names))
+        scan = scan_table(path, fmt, max_bytes=ACCEPTED, numbers=frozenset(names))
         rows = np.column_stack([scan.values[n] for n in names])
         # Fitted on exactly the rows training inputs read, each counted once however many
         # windows read it: the last training windows share rows with validation inputs, never

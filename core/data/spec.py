@@ -44,7 +44,7 @@ def resolve(path: Path, fmt: str, data: DataConfig, task: str) -> Resolved:
 
 def _resolve_table(path: Path, fmt: str, data: DataConfig, task: str) -> Resolved:
     target = data.target
-    scan = scan_table(path, fmt, max_bytes=ACCEPTED, collect=frozenset({target} if target else ()))
+    scan = scan_table(path, fmt, max_bytes=ACCEPTED, labels=target)
     problems: list[tuple[str, str]] = []
     _check_target(scan, fmt, target, task, problems)
     features, unused = _pick_features(scan, data, problems)

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from core.data.errors import DatasetError
 
-_BLOCK = 1 << 20
+_BLOCK = 1 << 18  # pyarrow's streaming CSV reader reads ~32 blocks ahead: this bounds memory
 _PARQUET_BATCH_ROWS = 65_536
 _OTHER_DELIMITERS = (";", "\t", "|")
 
@@ -58,8 +58,8 @@ class TableScan:
     fmt: str
     rows: int
     columns: list[ColumnFacts]
-    # Requested columns: float64 (NaN where missing) when numeric, else an object array of
-    # str/None (class labels).
+    # Kept columns: float64 (NaN where missing) when numeric; the labels column, when it holds
+    # text, as an object array of str/None.
     values: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
@@ -70,25 +70,35 @@ class TableScan:
         return self.columns[self.names.index(name)]
 
 
-def scan_table(path: Path, fmt: str, *, max_bytes: int, collect: frozenset[str] = frozenset()) -> TableScan:
-    """Read the whole table once, checking structure; collect the values of `collect` columns."""
+def scan_table(path: Path, fmt: str, *, max_bytes: int, numbers: frozenset[str] = frozenset(),
+               labels: str | None = None) -> TableScan:
+    """Read the whole table once, checking its structure. Keep the values of the `numbers`
+    columns while they are numeric (a text one is the caller's to report) and of the `labels`
+    column as numbers or as text, whichever it turns out to hold."""
     if fmt == "csv":
         names, batches, finish = _csv_batches(path)
     else:
         names, batches, finish = _parquet_batches(path, max_bytes)
     facts = [ColumnFacts(n) for n in names]
-    kept: dict[str, list[tuple[pa.Array, pa.Array | None]]] = {n: [] for n in names if n in collect}
+    kept: dict[str, list[pa.Array]] = {n: [] for n in names if n in numbers or n == labels}
+    label_text: list[pa.Array] = []
     rows = 0
     for batch in batches:
         for col_facts, col in zip(facts, batch.columns):
-            raw, numbers = _observe(col_facts, col, rows)
-            if col_facts.name in kept:
-                kept[col_facts.name].append((raw, numbers))
+            text, as_numbers = _observe(col_facts, col, rows)
+            if as_numbers is not None and col_facts.name in kept:
+                kept[col_facts.name].append(as_numbers)
+            if col_facts.name == labels:
+                label_text.append(text)
         rows += batch.num_rows
     finish()
     scan = TableScan(fmt, rows, facts)
     for name, chunks in kept.items():
-        scan.values[name] = _assemble(scan.column(name), chunks)
+        if scan.column(name).kind != "text":
+            scan.values[name] = pa.chunked_array(chunks, pa.float64()).to_numpy().astype(np.float64)  # null: NaN
+        elif name == labels:
+            scan.values[name] = np.array([None if v is None else str(v) for chunk in label_text
+                                          for v in chunk.to_pylist()], dtype=object)
     return scan
 
 
@@ -162,16 +172,6 @@ def _to_float64(col: pa.Array) -> tuple[pa.Array | None, int]:
         except pa.ArrowInvalid:
             failing = mid
     return None, failing - 1
-
-
-def _assemble(facts: ColumnFacts, chunks: list[tuple[pa.Array, pa.Array | None]]) -> np.ndarray:
-    if facts.kind != "text":
-        numbers = pa.chunked_array([n for _, n in chunks], pa.float64())
-        return numbers.to_numpy().astype(np.float64)  # nulls become NaN
-    labels: list[str | None] = []
-    for raw, _ in chunks:
-        labels.extend(None if v is None else str(v) for v in raw.to_pylist())
-    return np.array(labels, dtype=object)
 
 
 # --- CSV ---------------------------------------------------------------------------------
