@@ -112,7 +112,7 @@ def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
             if operation.get("parameters") or operation.get("requestBody"):
                 can_fail.add("422")
             if operation.get("requestBody"):
-                can_fail |= {"413", "415"}
+                can_fail |= {"400", "413", "415"}
             for code in sorted(can_fail):
                 responses.setdefault(code, _problem_response_doc(code))
             if method == "get" and "application/json" in responses.get("200", {}).get("content", {}):
@@ -179,6 +179,11 @@ def install(app: FastAPI) -> None:
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"There is no resource at {request.url.path}."
         headers = dict(exc.headers or {})
+        if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+            # FastAPI's answer to a JSON body that is not UTF-8 is a bare "error parsing the body".
+            return problem_response(validation_problem([{
+                "loc": ("body",), "msg": f"the body is not valid JSON: it is not UTF-8 text "
+                                         f"(byte {exc.__cause__.start} cannot be decoded)"}]))
         if exc.status_code == 405:
             # Starlette's Allow names only the first route on the path (POST of GET+POST /v1/jobs).
             allowed = _allowed_methods(request)

@@ -234,3 +234,9 @@ def test_upload_without_file_field_is_422_naming_it(http):
     response = http.post("/v1/datasets", files={"name": (None, "no file"), "other": ("a.csv", io.BytesIO(b"x"))})
     body = assert_problem(response, 422)
     assert body["errors"] == [{"loc": ["body", "file"], "msg": "field required"}]
+
+
+def test_a_json_body_that_is_not_utf8_is_422(http):
+    response = http.post("/v1/jobs", content=b'{"dataset_id": "\xff\xfe"}', headers={"Content-Type": "application/json"})
+    body = assert_problem(response, 422)
+    assert "not UTF-8" in body["detail"]
