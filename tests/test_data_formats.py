@@ -130,6 +130,12 @@ def test_parquet_that_expands_past_the_limit_is_413(tmp_path):
     assert _raises(path, max_bytes=path.stat().st_size + 1000).status == 413
 
 
+def test_parquet_text_may_span_lines(tmp_path):
+    path = tmp_path / "d.parquet"
+    pq.write_table(pa.table({"notes": ["a\nb", "c", "d"], "x": [1, 2, 3]}), path)
+    assert inspect_dataset(path, "d.parquet", max_bytes=LIMIT)["rows"] == 3
+
+
 def test_parquet_non_numeric_types_are_text(tmp_path):
     path = tmp_path / "d.parquet"
     pq.write_table(pa.table({"when": pa.array(np.arange(4).astype("datetime64[s]")),

@@ -85,7 +85,7 @@ def scan_table(path: Path, fmt: str, *, max_bytes: int, numbers: frozenset[str] 
     rows = 0
     for batch in batches:
         for col_facts, col in zip(facts, batch.columns):
-            text, as_numbers = _observe(col_facts, col, rows)
+            text, as_numbers = _observe(col_facts, col, rows, one_line=fmt == "csv")
             if as_numbers is not None and col_facts.name in kept:
                 kept[col_facts.name].append(as_numbers)
             if col_facts.name == labels:
@@ -102,20 +102,24 @@ def scan_table(path: Path, fmt: str, *, max_bytes: int, numbers: frozenset[str] 
     return scan
 
 
-def _observe(facts: ColumnFacts, col: pa.Array, row0: int) -> tuple[pa.Array, pa.Array | None]:
+def _observe(facts: ColumnFacts, col: pa.Array, row0: int, *, one_line: bool) -> tuple[pa.Array, pa.Array | None]:
     """Update `facts` with one block of a column; return it normalised and as float64 (or None
-    once the column is known not to be numeric)."""
+    once the column is known not to be numeric). `one_line`: values may not hold line breaks."""
     col = _normalise(col)
     facts.present += len(col) - col.null_count
-    if facts.text_row is not None:
-        _check_line_breaks(facts, col, row0)
-        return col, None
-    numbers, bad = _to_float64(col)
-    if numbers is None:
+    if facts.text_row is None:
+        numbers, bad = _to_float64(col)
+        if numbers is not None:
+            _count_non_finite(facts, numbers, row0)
+            return col, numbers
         facts.text_row = row0 + bad + 1
         facts.text_value = str(col[bad].as_py())[:80]
+    if one_line:  # only text can hold a line break: numeric blocks skip this scan
         _check_line_breaks(facts, col, row0)
-        return col, None
+    return col, None
+
+
+def _count_non_finite(facts: ColumnFacts, numbers: pa.Array, row0: int) -> None:
     finite = pc.fill_null(pc.is_finite(numbers), False)
     bad_here = len(numbers) - pc.sum(finite).as_py() if len(numbers) else 0
     if bad_here and facts.bad_row is None:
@@ -123,12 +127,11 @@ def _observe(facts: ColumnFacts, col: pa.Array, row0: int) -> tuple[pa.Array, pa
         facts.bad_row = row0 + i + 1
         facts.bad_value = "missing" if not numbers[i].is_valid else str(numbers[i].as_py())
     facts.bad_count += bad_here
-    return col, numbers
 
 
 def _check_line_breaks(facts: ColumnFacts, col: pa.Array, row0: int) -> None:
-    """Line breaks inside quoted values are refused: they are rare in numeric data, and an
-    unclosed quote otherwise silently swallows the rest of the file into one value."""
+    """CSV values with line breaks are refused: they are rare in numeric data, and an unclosed
+    quote otherwise silently swallows the rest of the file into one value."""
     if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
         return
     breaks = pc.fill_null(pc.match_substring(col, "\n"), False)
@@ -150,7 +153,7 @@ def _normalise(col: pa.Array) -> pa.Array:
 
 
 def _to_float64(col: pa.Array) -> tuple[pa.Array | None, int]:
-    """(values as float64, -) or (None, index of the first value that is not a number)."""
+    """(values as float64, -1), or (None, index of the first value that is not a number)."""
     t = col.type
     if col.null_count == len(col):
         return pa.nulls(len(col), pa.float64()), -1  # nothing to judge the column by yet
@@ -234,7 +237,7 @@ def _check_text(path: Path) -> None:
 def _csv_header(path: Path) -> list[str]:
     try:
         # Opening reads and parses the first block only; we just want the header's names.
-        peek = pa_csv.open_csv(path, read_options=pa_csv.ReadOptions(block_size=_BLOCK),
+        peek = pa_csv.open_csv(path, read_options=pa_csv.ReadOptions(block_size=_BLOCK, use_threads=False),
                                parse_options=pa_csv.ParseOptions(invalid_row_handler=lambda row: "skip"))
     except pa.ArrowException as e:
         if "Empty CSV file" in str(e) and _has_text(path):
