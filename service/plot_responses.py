@@ -17,10 +17,13 @@ PLOT_RESPONSES = {200: {"content": {"image/png": {}, "image/svg+xml": {}}, "desc
 
 
 def plot_response(request: Request, cache: PlotCache, resource: str, runs: Sequence[History],
-                  diagnosis: dict[str, Any] | None, filename: str) -> Response:
+                  diagnosis: dict[str, Any] | None, filename: str, expected: Sequence[str] = ()) -> Response:
+    """``expected`` metrics are served even before the first epoch (a job's advertised plots)."""
     metric, dot, fmt = filename.rpartition(".")
     if not dot or fmt not in MEDIA_TYPES or not metric:
         raise Problem(404, f"Plots are named <metric>.png or <metric>.svg (e.g. loss.png); got {filename!r}.")
+    if metric in expected and not _has_metric(runs, metric):
+        runs = [{metric: [], f"val_{metric}": []} for _ in runs or [{}]]
     if metric != "report" and not _has_metric(runs, metric):
         names = ", ".join(available_metrics(runs)) or "none yet"
         raise Problem(404, f"The history has no metric {metric!r}; available: {names}.")

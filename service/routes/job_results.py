@@ -14,7 +14,7 @@ from core.jobs import FINISHED
 from diagnosis.engine import MIN_EPOCHS, diagnose
 from service.deps import ContainerDep, Jobs, Plots, Tenant
 from service.plot_responses import PLOT_RESPONSES, plot_response
-from service.presenters import columns, is_final
+from service.presenters import columns, is_final, main_metric
 from service.problems import Problem, ProblemDetails
 from service.routes.jobs import load
 from service.schemas import Diagnosis, History
@@ -66,7 +66,8 @@ def get_plot(job_id: str, filename: str, request: Request, tenant: Tenant, jobs:
     record = load(jobs, tenant, job_id)
     runs = histories(jobs, tenant, record)
     diagnosis = current_diagnosis(jobs, tenant, record, runs)
-    return plot_response(request, plots, f"job:{tenant}:{job_id}", runs, diagnosis, filename)
+    expected = ["loss", main_metric(record["config"]["task"])]
+    return plot_response(request, plots, f"job:{tenant}:{job_id}", runs, diagnosis, filename, expected)
 
 
 @router.get("/events", response_class=EventSourceResponse,
