@@ -82,6 +82,20 @@ def test_other_tenants_job_and_every_sub_resource_is_404_like_a_missing_id(acme,
     assert acme.get(f"/v1/jobs/{job_id}/plots/loss.png").status_code == 200
 
 
+def test_other_tenants_external_diagnosis_and_its_plots_are_404_like_a_missing_id(acme, beta):
+    history = {"loss": [0.7, 0.5, 0.4, 0.35, 0.33], "val_loss": [0.72, 0.55, 0.47, 0.45, 0.44]}
+    created = acme.post("/v1/diagnoses", json={"history": history, "task": "binary_classification"})
+    assert created.status_code == 201, created.text
+    diagnosis_id = created.json()["id"]
+    never_id = "dx_000000000000cccccccccccc"
+    for suffix in ("", "/plots/loss.png", "/plots/report.svg"):
+        theirs = beta.get(f"/v1/diagnoses/{diagnosis_id}{suffix}")
+        never = beta.get(f"/v1/diagnoses/{never_id}{suffix}")
+        assert theirs.status_code == 404, (suffix, theirs.text)
+        assert _as_never_existing(theirs, diagnosis_id, never_id) == _as_never_existing(never, never_id, never_id)
+    assert acme.get(f"/v1/diagnoses/{diagnosis_id}").status_code == 200
+
+
 def test_other_tenants_dataset_is_404_like_a_missing_id(acme, beta, acme_job):
     dataset_id = acme_job["dataset_id"]
     for method in ("GET", "DELETE"):
