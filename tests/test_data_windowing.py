@@ -1,10 +1,13 @@
 """Windowing, horizon alignment, time-ordered split, scaling without leakage, class mapping."""
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from core.config import DataConfig
 from core.data import DatasetError, prepare_arrays, resolve_spec
@@ -147,3 +150,26 @@ def test_npz_multiclass_labels_and_per_feature_scaling():
     assert prepared.X_train.shape == (9, 5, 3) and prepared.y_train.dtype == np.int32
     raw = np.load(GOOD / "windows.npz")["X"][:9]
     assert prepared.spec["scaler"]["std"] == pytest.approx(raw.reshape(-1, 3).std(axis=0).tolist())
+
+
+@settings(max_examples=40, deadline=2000)
+@given(st.integers(2, 30), st.integers(1, 2), st.integers(1, 5), st.integers(0, 3), st.sampled_from([0.0, 0.2, 0.5]))
+def test_windows_match_a_naive_loop(rows, n_features, window, horizon, split):
+    values = np.arange(rows * n_features, dtype=float).reshape(rows, n_features)
+    target = np.arange(rows) * 10.0
+    with tempfile.TemporaryDirectory() as tmp:
+        path = _csv(Path(tmp), ",".join(f"f{j}" for j in range(n_features)) + ",y",
+                    [(*values[i], target[i]) for i in range(rows)])
+        data = DataConfig(target="y", window=window, horizon=horizon, validation_split=split, scale="none")
+        try:
+            prepared = prepare_arrays(path, "csv", data, "regression")
+        except DatasetError as e:  # too few samples for this window/split: a 422, never a crash
+            assert e.status == 422
+            return
+    samples = rows - window - horizon + 1
+    expected_X = np.array([values[i:i + window] for i in range(samples)]).reshape(samples, window, n_features)
+    expected_y = [target[i + window - 1 + horizon] for i in range(samples)]
+    train = prepared.spec["train_samples"]
+    np.testing.assert_array_equal(np.concatenate([prepared.X_train, prepared.X_val]), expected_X)
+    np.testing.assert_array_equal(np.concatenate([prepared.y_train, prepared.y_val]), expected_y)
+    assert len(prepared.X_train) == train == int(samples * (1 - split))
