@@ -1,4 +1,8 @@
-"""One training run: seed, build, fit with our callbacks, return the Keras history."""
+"""One training run: seed, build, fit with our callbacks, return the Keras history.
+
+Under the TensorFlow backend the arrays are fed through `worker.fast_input` (native tf.data
+pipelines, several batches per compiled call); other backends fit on the arrays directly.
+"""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -6,6 +10,7 @@ from collections.abc import Sequence
 import keras
 
 from core.config import JobConfig
+from worker import fast_input
 from worker.model import build_model
 
 
@@ -39,13 +44,33 @@ def fit_run(
             )
         )
     history = model.fit(
-        prepared.X_train,
-        prepared.y_train,
-        validation_data=(prepared.X_val, prepared.y_val) if has_validation else None,
+        **_inputs(model, prepared, config.training.batch_size, config.training.shuffle, seed),
         epochs=config.training.epochs,
-        batch_size=config.training.batch_size,
-        shuffle=config.training.shuffle,
         callbacks=[*callbacks, *extra],
         verbose=0,
     )
     return history.history
+
+
+def _inputs(model: keras.Model, prepared, batch_size: int, shuffle: bool, seed: int) -> dict:
+    """The data arguments of ``model.fit``: fast tf.data pipelines where the backend has them."""
+    has_validation = len(prepared.X_val) > 0
+    if not fast_input.available():
+        return {
+            "x": prepared.X_train,
+            "y": prepared.y_train,
+            "validation_data": (prepared.X_val, prepared.y_val) if has_validation else None,
+            "batch_size": batch_size,
+            "shuffle": shuffle,
+        }
+    # Read by Keras when fit builds its train and test functions, so setting it after compile
+    # works; it changes how many batches one call runs, not what a batch computes.
+    model.steps_per_execution = fast_input.steps_per_execution(len(prepared.X_train), batch_size)
+    return {
+        "x": fast_input.training_batches(prepared.X_train, prepared.y_train, batch_size, shuffle, seed),
+        "validation_data": (
+            fast_input.fixed_batches(prepared.X_val, prepared.y_val, batch_size) if has_validation else None
+        ),
+        # The pipeline shuffles (or not) itself; Keras would only warn that it cannot.
+        "shuffle": False,
+    }
