@@ -10,7 +10,7 @@ from core.settings import Settings
 from service import problems
 from service.container import Container
 from service.metrics import Metrics
-from service.middleware import ConditionalGetMiddleware, JsonBodyLimitMiddleware, RequestContextMiddleware
+from service.middleware import BodyLimitMiddleware, ConditionalGetMiddleware, RequestContextMiddleware
 from service.readiness import Readiness, probe_client
 from service.routes import datasets, diagnoses, health, job_results, jobs
 
@@ -41,7 +41,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     problems.install(app)
     # Last added runs first: request id and metrics see every answer, 304s and 413s included.
     app.add_middleware(ConditionalGetMiddleware)
-    app.add_middleware(JsonBodyLimitMiddleware)
+    app.add_middleware(BodyLimitMiddleware, multipart_max_bytes=container.settings.max_upload_bytes)
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
     for module in (health, datasets, jobs, job_results, diagnoses):
         app.include_router(module.router)

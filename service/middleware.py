@@ -24,9 +24,10 @@ log = get_logger("service.access")
 REQUEST_ID_HEADER = "x-request-id"
 # A client's id is echoed into headers and logs, so only short, plain tokens are taken as they are.
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
-# JSON bodies (job configs, histories to diagnose) are read whole into memory by FastAPI; uploads
-# are streamed and bounded by LSTM_DOCTOR_MAX_UPLOAD_MB instead, so multipart is left to them.
+# JSON bodies (job configs, histories to diagnose) are read whole into memory by FastAPI, so they
+# are bounded well below uploads, which are streamed to disk.
 MAX_JSON_BODY_BYTES = 8 * 1024 * 1024
+MULTIPART_SLACK_BYTES = 1024 * 1024
 
 
 def request_id_from(headers: Headers) -> str:
@@ -88,26 +89,37 @@ class RequestContextMiddleware:
                  duration_ms=round(seconds * 1000, 1), **({"job_id": job_id} if job_id else {}))
 
 
-class JsonBodyLimitMiddleware:
-    """413 for a non-multipart body past ``max_bytes``, declared or streamed."""
+class BodyLimitMiddleware:
+    """413 for a request body past its bound, whether declared (Content-Length) or streamed.
 
-    def __init__(self, app: ASGIApp, max_bytes: int = MAX_JSON_BODY_BYTES) -> None:
+    Multipart bodies (dataset uploads) may be as large as the upload limit plus room for the form
+    around the file; upload.py enforces the exact file limit itself. Every other body is JSON,
+    which FastAPI reads whole into memory, so it gets the much smaller ``json_max_bytes``.
+    """
+
+    def __init__(self, app: ASGIApp, multipart_max_bytes: int, json_max_bytes: int = MAX_JSON_BODY_BYTES) -> None:
         self.app = app
-        self.max_bytes = max_bytes
-
-    def _problem(self) -> Problem:
-        return Problem(413, f"The request body is larger than {self.max_bytes // (1024 * 1024)} MiB; "
-                            "send a smaller body (datasets go to POST /v1/datasets as multipart/form-data).")
+        self.multipart_max_bytes = multipart_max_bytes + MULTIPART_SLACK_BYTES
+        self.json_max_bytes = json_max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # Lifespan scopes have no headers: test the type before reading any.
-        headers = Headers(scope=scope) if scope["type"] == "http" else None
-        if headers is None or headers.get("content-type", "").startswith("multipart/form-data"):
+        if scope["type"] != "http":  # lifespan scopes have no headers
             await self.app(scope, receive, send)
             return
+        headers = Headers(scope=scope)
+        multipart = headers.get("content-type", "").startswith("multipart/form-data")
+        limit = self.multipart_max_bytes if multipart else self.json_max_bytes
+        if multipart:
+            upload_mib = (limit - MULTIPART_SLACK_BYTES) // (1024 * 1024)
+            detail = (f"The upload is larger than the {upload_mib} MiB limit (LSTM_DOCTOR_MAX_UPLOAD_MB); "
+                      "send a smaller file or ask the operator to raise the limit.")
+        else:
+            detail = (f"The request body is larger than {limit // (1024 * 1024)} MiB; send a smaller body "
+                      "(datasets go to POST /v1/datasets as multipart/form-data).")
+        problem = Problem(413, detail)
         declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            await problem_response(self._problem())(scope, receive, send)
+        if declared.isdigit() and int(declared) > limit:
+            await problem_response(problem)(scope, receive, send)
             return
         received = 0
 
@@ -115,9 +127,9 @@ class JsonBodyLimitMiddleware:
             nonlocal received
             message = await receive()
             received += len(message.get("body", b""))
-            if received > self.max_bytes:
-                # Raised inside FastAPI's body read, which re-raises HTTPExceptions to our handlers.
-                problem = self._problem()
+            if received > limit:
+                # Raised inside the body read; FastAPI and upload.py let HTTPExceptions through
+                # to the problem handlers.
                 raise HTTPException(413, problem.detail)
             return message
 

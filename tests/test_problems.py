@@ -240,3 +240,23 @@ def test_a_json_body_that_is_not_utf8_is_422(http):
     response = http.post("/v1/jobs", content=b'{"dataset_id": "\xff\xfe"}', headers={"Content-Type": "application/json"})
     body = assert_problem(response, 422)
     assert "not UTF-8" in body["detail"]
+
+
+def test_a_streamed_upload_past_the_limit_is_413_and_stores_nothing(http):
+    """No Content-Length to refuse up front: the limit holds while the body streams in."""
+    before = http.get("/v1/datasets").json()["items"]
+    boundary = "b0undary"
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.csv\"\r\n\r\n"
+            "x,label\n").encode()
+
+    def chunks():
+        yield head
+        for _ in range(40):  # 40 × 64 KiB = 2.5 MiB of rows, past 1 MiB + room for the form
+            yield b"0.5,1\n" * 10923
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    response = http.post("/v1/datasets", content=chunks(),
+                         headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert "content-length" not in response.request.headers
+    assert "1 MiB" in assert_problem(response, 413)["detail"]
+    assert http.get("/v1/datasets").json()["items"] == before
