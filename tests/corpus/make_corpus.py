@@ -1,7 +1,7 @@
 """Regenerates the committed dataset corpus: `python tests/corpus/make_corpus.py`.
 
 The files are committed so the tests (and the HTTP tests reusing malformed/EXPECTED.json) never
-depend on this script; it records how each binary file was made, deterministically.
+depend on this script; it records how each binary file was made (zip timestamps differ per run).
 """
 from __future__ import annotations
 
