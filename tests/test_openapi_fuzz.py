@@ -24,7 +24,7 @@ from tests.conftest import ServerThread
 
 TENANT, KEY = "fuzz", "KEY_FUZZ"
 AUTH = {"Authorization": f"Bearer {KEY}"}
-EXAMPLES_PER_OPERATION = 12
+EXAMPLES_PER_OPERATION = 25
 # What the contract promises about every answer. Left out on purpose: positive_data_acceptance
 # (a schema-valid body may still name a dataset that does not exist, or upload a PNG as a
 # dataset: 4xx is right) and negative_data_rejection (a scalar query parameter given twice is
