@@ -1,9 +1,10 @@
 """Upload-time validation: is this file a dataset we can store?
 
-Column-level problems of a table (text or NaN in one column) are *not* upload errors: the job
-config decides which columns are used, and an unused notes column may hold anything. They are
-enforced by resolve_spec for the columns a job uses. A table is refused at upload only when no
-config could ever use it: structural damage, fewer than 2 rows, or not one numeric column.
+A text column is *not* an upload error: the job config decides which columns are used, and an
+unused notes column may hold anything (resolve_spec rejects it once a job uses it). A table is
+refused at upload for structural damage, fewer than 2 rows, no numeric column at all, or NaN,
+infinite or missing values in a numeric column (API.md: rejected with the count and the first
+location, nothing stored).
 """
 from __future__ import annotations
 
@@ -35,4 +36,9 @@ def inspect_dataset(path: Path, filename: str, *, max_bytes: int) -> dict:
         example = f" ({texts[0].not_numeric()})" if texts else ""
         raise DatasetError(422, f"No column holds numbers{example}. A dataset needs at least one numeric "
                                 "feature column.")
+    not_finite = [c for c in scan.columns if c.kind == "numeric" and c.bad_count]
+    if not_finite:
+        raise DatasetError(422, "The dataset has values a model cannot train on: "
+                                + "; ".join(c.not_finite() for c in not_finite)
+                                + ". Fill or drop those rows and upload again.")
     return {"format": fmt, "rows": scan.rows, "columns": scan.names, "shape": None}
