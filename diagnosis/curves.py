@@ -86,6 +86,19 @@ def tail_drop_share(smoothed: np.ndarray, tail: int) -> float:
     return float(max(0.0, recent) / total)
 
 
+def late_spike(values: np.ndarray, reference: float) -> float:
+    """The largest one-epoch climb in the second half of a curve, as a share of ``reference``.
+
+    Measured against the curve's starting level rather than its current one, so a loss near
+    zero that doubles (a memorising model's normal jitter) is no spike, while a loss thrown
+    back up by a large share of what it started from is.
+    """
+    half = values[max(0, len(values) // 2 - 1) :]
+    if len(half) < 2 or reference <= 0:
+        return 0.0
+    return float(max(0.0, np.max(np.diff(half))) / reference)
+
+
 def roughness(values: np.ndarray) -> tuple[float, float]:
     """How jagged the second half of a curve is: (median |step| / median level, share of rising steps).
 

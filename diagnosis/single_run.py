@@ -30,20 +30,27 @@ _LOSS_FALLBACKS = ("mse", "mean_squared_error", "mae", "mean_absolute_error", "r
 # --- thresholds (chosen on the corpus' tuning half, see benchmarks/diagnosis_corpus) ---
 # Training loss still this share of its first-epoch level: the model has barely learned.
 HIGH_TRAIN_SHARE = 0.85
-# Validation loss still this share of the trivial predictor's, with a training loss not far
-# below it (so it is not a memorising model): nothing that generalises was learned.
+# Validation loss still this share of the trivial predictor's: nothing that generalises was learned.
 HIGH_VAL_SHARE = 0.75
-LOW_TRAIN_VS_VAL = 0.30
 # Projected further fall of the validation loss, as a share of what is left to learn below
-# the trivial predictor: this much still to gain means training stopped too early.
+# the trivial predictor: this much still to gain means training stopped too early...
 STILL_IMPROVING = 0.20
+# ...unless the training loss is already below this share of its first-epoch level: more
+# epochs would then mostly widen the gap.
+TRAINED_OUT = 0.20
+# The validation-based reading of a high loss needs a training loss that has not fallen
+# below this share of its first-epoch level (else it is a memorising model, not a weak one).
+HIGH_LOSS_TRAIN_FLOOR = 0.50
 # Validation loss above its minimum by this fraction, and by more than its own noise: rising.
 RISE_SHARE = 0.10
 RISE_NOISE_MULTIPLE = 2.0
 # Smoothed training loss this far above its own minimum: training is going the wrong way.
 DIVERGE_SHARE = 0.30
-# Jagged training loss: median step this share of its level, and steps up about as often as down.
-OSCILLATION_STEP = 0.12
+# Erratic training loss: a late one-epoch climb this share of the first epoch's loss, or a
+# zig-zag whose median step is this share of its level with steps up about as often as down
+# (dropout on a small training set jitters by up to about 0.2).
+SPIKE_SHARE = 0.40
+OSCILLATION_STEP = 0.30
 OSCILLATION_UPS = 0.35
 # Validation noise (robust std / level) above which the validation curve is flagged noisy.
 NOISY_VALIDATION = 0.08
@@ -181,11 +188,13 @@ def read_run(history: History, *, task: str | None = None, baseline_loss: float 
     min_train = float(np.min(smooth_loss))
     train_rise = (smooth_loss[-1] - min_train) / abs(min_train) if min_train != 0 else 0.0
     step, ups = curves.roughness(loss)
-    notes.update(train_rise=train_rise, train_roughness=step, train_ups=ups)
+    spike = curves.late_spike(loss, float(max(loss[0], smooth_loss[0])))
+    notes.update(train_rise=train_rise, train_roughness=step, train_ups=ups, train_spike=spike)
     if epochs >= MIN_EPOCHS + 1 and train_rise >= DIVERGE_SHARE and smooth_loss[-1] - min_train >= 0.05 * reference:
         return RunReading("unstable", 0.6 + 0.35 * _share(train_rise, DIVERGE_SHARE), ["diverging"], flags, evidence, notes)
-    if epochs >= TREND_EPOCHS and step >= OSCILLATION_STEP and ups >= OSCILLATION_UPS:
-        return RunReading("unstable", 0.55 + 0.4 * _share(step, OSCILLATION_STEP), ["oscillating"], flags, evidence, notes)
+    if epochs >= TREND_EPOCHS and (spike >= SPIKE_SHARE or (step >= OSCILLATION_STEP and ups >= OSCILLATION_UPS)):
+        strength = max(_share(spike, SPIKE_SHARE), _share(step, OSCILLATION_STEP) if ups >= OSCILLATION_UPS else 0.0)
+        return RunReading("unstable", 0.55 + 0.4 * strength, ["oscillating"], flags, evidence, notes)
 
     # --- underfit: read from the training curve (validation confirms when present) ---
     reasons: list[str] = []
@@ -198,7 +207,7 @@ def read_run(history: History, *, task: str | None = None, baseline_loss: float 
     # baseline, when known, tells it from one that learned nothing.
     high_train = train_share >= HIGH_TRAIN_SHARE and not (baseline and smooth_loss[-1] < 0.5 * baseline)
     high_loss = high_train or (
-        val_share is not None and val_share >= HIGH_VAL_SHARE and smooth_loss[-1] >= LOW_TRAIN_VS_VAL * smooth_val[-1]
+        val_share is not None and val_share >= HIGH_VAL_SHARE and train_share >= HIGH_LOSS_TRAIN_FLOOR
     )
     if high_loss:
         reasons.append("high_training_loss")
@@ -209,7 +218,8 @@ def read_run(history: History, *, task: str | None = None, baseline_loss: float 
     trend_tail = 1 if epochs <= 4 else curves.tail_length(epochs)
     remaining = curves.projected_fall(watched, trend_tail)
     room = val_reference if smooth_val is not None else reference
-    still_to_gain = remaining / max(room - (watched[-1] - remaining), 1e-12) if remaining > 0 else 0.0
+    # Capped: next to a curve sitting on the baseline the remaining room is ~0.
+    still_to_gain = min(10.0, remaining / max(room - (watched[-1] - remaining), 1e-12)) if remaining > 0 else 0.0
     last_fall = watched[-trend_tail - 1] - watched[-1]
     # A fall counts when it beats the curve's own wobble and is at least 1 % of its level;
     # near the baseline a wobble would otherwise project a large share of a tiny room.
@@ -218,7 +228,7 @@ def read_run(history: History, *, task: str | None = None, baseline_loss: float 
     notes.update(train_share=train_share, val_share=val_share, still_to_gain=still_to_gain,
                  projected_drop=remaining / watched[-1] if watched[-1] > 0 else None,
                  watched="validation" if smooth_val is not None else "training")
-    if still_to_gain >= STILL_IMPROVING and fall_is_real and train_falling:
+    if still_to_gain >= STILL_IMPROVING and fall_is_real and train_falling and train_share >= TRAINED_OUT:
         reasons.append("still_improving")
 
     # --- overfit: needs validation ---
