@@ -46,6 +46,8 @@ def redis_client(settings: Settings) -> redis.Redis:
 def start_worker(settings: Settings, name: str) -> subprocess.Popen:
     env = {**os.environ, "LSTM_DOCTOR_REDIS_URL": settings.redis_url, "LSTM_DOCTOR_DATA_DIR": str(settings.data_dir),
            "LSTM_DOCTOR_HEARTBEAT_S": str(settings.heartbeat_s), "LSTM_DOCTOR_LOG_LEVEL": "WARNING",
+           "LSTM_DOCTOR_JOB_SOFT_TIME_LIMIT_S": str(settings.job_soft_time_limit_s),
+           "LSTM_DOCTOR_MAX_REDELIVERIES": str(settings.max_redeliveries),
            "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "2"}
     return subprocess.Popen(worker_command(settings, name), env=env, start_new_session=True)
 
