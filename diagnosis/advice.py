@@ -5,7 +5,7 @@ epochs to train, the learning rate to use); generic advice is the fallback, not 
 """
 from __future__ import annotations
 
-from diagnosis.single_run import TREND_EPOCHS, RunReading
+from diagnosis.single_run import DIVERGE_SHARE, SPIKE_SHARE, TREND_EPOCHS, VAL_SWING, RunReading
 
 
 def _pct(fraction: float) -> str:
@@ -33,9 +33,18 @@ def summary(reading: RunReading) -> str:
         if "nan_loss" in reasons:
             return f"The loss became NaN or infinite at epoch {n.get('first_bad_epoch', '?')}: training broke down."
         if "diverging" in reasons:
-            return (f"Training loss climbed back {_pct(n['train_rise'])} above its lowest point: "
-                    "the optimiser is diverging instead of converging.")
-        return (f"Training loss jumps by about {_pct(n['train_roughness'])} of its level from epoch to epoch "
+            if n["train_rise"] >= DIVERGE_SHARE:
+                return (f"Training loss climbed back up by {_pct(n['train_rise'])} of its first-epoch level: "
+                        "the optimiser is diverging instead of converging.")
+            return (f"Validation loss ended at {n['val_share']:.1f}× the trivial predictor's while training loss "
+                    "stayed high: the model's predictions are worse than guessing.")
+        if n["val_swing"] >= VAL_SWING:
+            return ("Validation loss swings from epoch to epoch by more than the model ever gained over the "
+                    "trivial predictor: the curves are too erratic to read.")
+        if n["train_spike"] >= SPIKE_SHARE:
+            return (f"Late in training the loss jumped back up by {_pct(n['train_spike'])} of its first-epoch "
+                    "level in one epoch: the optimiser is being thrown around.")
+        return (f"Training loss zig-zags by about {_pct(n['train_roughness'])} of its level from epoch to epoch "
                 "in the second half of training: the curves are too erratic to read.")
     if verdict == "overfit":
         text = (f"Validation loss bottomed out at epoch {e['best_epoch']} and rose {_pct(e['val_loss_rise'])} "

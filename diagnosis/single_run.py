@@ -44,8 +44,14 @@ HIGH_LOSS_TRAIN_FLOOR = 0.50
 # Validation loss above its minimum by this fraction, and by more than its own noise: rising.
 RISE_SHARE = 0.10
 RISE_NOISE_MULTIPLE = 2.0
-# Smoothed training loss this far above its own minimum: training is going the wrong way.
+# Diverging: the smoothed training loss climbed back up by this share of its first-epoch
+# level (a memorising model's loss near zero may double and still be nowhere near), or the
+# validation loss ended this many times the trivial predictor's while training loss stayed high.
 DIVERGE_SHARE = 0.30
+DIVERGE_VAL_SHARE = 1.5
+# Validation loss swinging from epoch to epoch (median step, second half) by this share of
+# everything it learned below the trivial predictor: too erratic to read.
+VAL_SWING = 0.70
 # Erratic training loss: a late one-epoch climb this share of the first epoch's loss, or a
 # zig-zag whose median step is this share of its level with steps up about as often as down
 # (dropout on a small training set jitters by up to about 0.2).
@@ -184,25 +190,35 @@ def read_run(history: History, *, task: str | None = None, baseline_loss: float 
     if epochs < FEW_EPOCHS:
         flags.append("few_epochs")
 
-    # --- unstable: the training loss climbs back up, or is thrown around ---
-    min_train = float(np.min(smooth_loss))
-    train_rise = (smooth_loss[-1] - min_train) / abs(min_train) if min_train != 0 else 0.0
-    step, ups = curves.roughness(loss)
-    spike = curves.late_spike(loss, float(max(loss[0], smooth_loss[0])))
-    notes.update(train_rise=train_rise, train_roughness=step, train_ups=ups, train_spike=spike)
-    if epochs >= MIN_EPOCHS + 1 and train_rise >= DIVERGE_SHARE and smooth_loss[-1] - min_train >= 0.05 * reference:
-        return RunReading("unstable", 0.6 + 0.35 * _share(train_rise, DIVERGE_SHARE), ["diverging"], flags, evidence, notes)
-    if epochs >= TREND_EPOCHS and (spike >= SPIKE_SHARE or (step >= OSCILLATION_STEP and ups >= OSCILLATION_UPS)):
-        strength = max(_share(spike, SPIKE_SHARE), _share(step, OSCILLATION_STEP) if ups >= OSCILLATION_UPS else 0.0)
-        return RunReading("unstable", 0.55 + 0.4 * strength, ["oscillating"], flags, evidence, notes)
-
-    # --- underfit: read from the training curve (validation confirms when present) ---
-    reasons: list[str] = []
-    train_share = float(smooth_loss[-1] / max(loss[0], smooth_loss[0])) if loss[0] > 0 else 0.0
+    train_start = float(max(loss[0], smooth_loss[0]))
+    train_share = float(smooth_loss[-1] / train_start) if train_start > 0 else 0.0
     # Validation is judged against the trivial predictor on the same data; without one, the
     # first epoch's losses stand in for it.
     val_reference = baseline if baseline and baseline > 0 else float(max(loss[0], val[0] if val is not None else 0))
     val_share = float(smooth_val[-1] / val_reference) if smooth_val is not None and val_reference > 0 else None
+
+    # --- unstable: the losses climb back up, or are thrown around ---
+    train_rise = float(smooth_loss[-1] - np.min(smooth_loss)) / train_start if train_start > 0 else 0.0
+    step, ups = curves.roughness(loss)
+    spike = curves.late_spike(loss, train_start)
+    val_swing = 0.0
+    if val is not None and epochs >= TREND_EPOCHS:
+        learned = max(val_reference - float(np.min(smooth_val)), 0.1 * val_reference)
+        val_swing = float(np.median(np.abs(np.diff(val[len(val) // 2 :])))) / learned if learned > 0 else 0.0
+    notes.update(train_share=train_share, val_share=val_share, train_rise=train_rise, train_roughness=step,
+                 train_ups=ups, train_spike=spike, val_swing=val_swing)
+    val_blown = val_share is not None and val_share >= DIVERGE_VAL_SHARE and train_share >= HIGH_TRAIN_SHARE
+    if epochs >= MIN_EPOCHS + 1 and (train_rise >= DIVERGE_SHARE or val_blown):
+        strength = max(_share(train_rise, DIVERGE_SHARE), _share(val_share, DIVERGE_VAL_SHARE) if val_blown else 0.0)
+        return RunReading("unstable", 0.6 + 0.35 * strength, ["diverging"], flags, evidence, notes)
+    zigzag = step >= OSCILLATION_STEP and ups >= OSCILLATION_UPS
+    if epochs >= TREND_EPOCHS and (spike >= SPIKE_SHARE or zigzag or val_swing >= VAL_SWING):
+        strength = max(_share(spike, SPIKE_SHARE), _share(step, OSCILLATION_STEP) if zigzag else 0.0,
+                       _share(val_swing, VAL_SWING))
+        return RunReading("unstable", 0.55 + 0.4 * strength, ["oscillating"], flags, evidence, notes)
+
+    # --- underfit: read from the training curve (validation confirms when present) ---
+    reasons: list[str] = []
     # A model that learned everything in its first epoch also has a flat training curve; the
     # baseline, when known, tells it from one that learned nothing.
     high_train = train_share >= HIGH_TRAIN_SHARE and not (baseline and smooth_loss[-1] < 0.5 * baseline)
@@ -225,7 +241,7 @@ def read_run(history: History, *, task: str | None = None, baseline_loss: float 
     # near the baseline a wobble would otherwise project a large share of a tiny room.
     fall_is_real = last_fall > max(RISE_NOISE_MULTIPLE * curves.noise(watched_raw, watched), 0.01 * abs(watched[-1]))
     train_falling = curves.projected_fall(smooth_loss, trend_tail) > 0
-    notes.update(train_share=train_share, val_share=val_share, still_to_gain=still_to_gain,
+    notes.update(still_to_gain=still_to_gain,
                  projected_drop=remaining / watched[-1] if watched[-1] > 0 else None,
                  watched="validation" if smooth_val is not None else "training")
     if still_to_gain >= STILL_IMPROVING and fall_is_real and train_falling and train_share >= TRAINED_OUT:

@@ -115,6 +115,37 @@ def test_diverging():
     assert one(result) == ("unstable", ["diverging"])
 
 
+def test_validation_far_worse_than_guessing_while_training_stays_high_is_diverging():
+    loss = LN2 + rng.normal(0, 0.002, 20)
+    val = np.linspace(0.7, 1.4, 20)
+    result = diagnose([history(loss, val)], baseline_loss=LN2)
+    assert one(result) == ("unstable", ["diverging"])
+    assert "worse than guessing" in result["summary"]
+
+
+def test_validation_swinging_by_more_than_it_learned_is_oscillating():
+    t = np.arange(30)
+    val = 0.6 + 0.1 * (-1) ** t
+    result = diagnose([history(decay(0.69, 0.5, 30, 3), val)], baseline_loss=LN2)
+    assert one(result) == ("unstable", ["oscillating"])
+    assert "too erratic" in result["summary"]
+
+
+def test_a_late_spike_in_training_loss_is_oscillating():
+    loss = decay(0.69, 0.2, 30, 4)
+    loss[24] = 0.6
+    result = diagnose([history(loss, loss + 0.03)], baseline_loss=LN2)
+    assert one(result) == ("unstable", ["oscillating"])
+    assert "jumped back up" in result["summary"]
+
+
+def test_a_memorising_model_whose_tiny_loss_doubles_is_not_unstable():
+    loss = decay(0.69, 0.002, 60, 5)
+    loss[40:] *= 2.5
+    val = 0.40 + 0.3 * np.exp(-np.arange(60) / 3) + 0.01 * np.maximum(np.arange(60) - 12, 0)
+    assert diagnose([history(loss, val)], baseline_loss=LN2)["verdict"] == "overfit"
+
+
 def test_oscillating():
     t = np.arange(30)
     loss = 0.6 + 0.25 * (-1) ** t + rng.normal(0, 0.02, 30)
