@@ -5,7 +5,8 @@ epochs to train, the learning rate to use); generic advice is the fallback, not 
 """
 from __future__ import annotations
 
-from diagnosis.single_run import DIVERGE_SHARE, SPIKE_SHARE, TREND_EPOCHS, VAL_SWING, RunReading
+from diagnosis.single_run import RunReading
+from diagnosis.thresholds import DIVERGE_SHARE, SPIKE_SHARE, TREND_EPOCHS, VAL_SWING
 
 
 def _pct(fraction: float) -> str:

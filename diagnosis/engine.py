@@ -14,7 +14,8 @@ from collections.abc import Mapping, Sequence
 
 from diagnosis import advice, repeats
 from diagnosis.history import History
-from diagnosis.single_run import MIN_EPOCHS, RunReading, read_run
+from diagnosis.single_run import RunReading, read_run
+from diagnosis.thresholds import MIN_EPOCHS
 
 __all__ = ["MIN_EPOCHS", "diagnose"]
 
@@ -37,9 +38,9 @@ def diagnose(
     """
     if isinstance(runs, Mapping):
         runs = [runs]
-    readings = [read_run(history, task=task, baseline_loss=baseline_loss) for history in runs]
+    readings = [read_run(history, baseline_loss=baseline_loss) for history in runs]
     if not readings:
-        readings = [read_run({}, task=task, baseline_loss=baseline_loss)]
+        readings = [read_run({}, baseline_loss=baseline_loss)]
     if len(readings) == 1:
         reading = readings[0]
         result = _describe(reading, reading.verdict, reading.confidence, reading.reasons, reading.flags, final, task)

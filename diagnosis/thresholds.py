@@ -1,0 +1,56 @@
+"""Every number the verdicts turn on, in one place, each with the reason for its value.
+
+Thresholds are relative — to the trivial predictor's loss, to a curve's first-epoch level,
+its own fall or its noise — so one reading holds for cross-entropy near 0.7 and for an MSE
+in the thousands. They were set on the tuning half of the corpus in
+benchmarks/diagnosis_corpus (never on its holdout half).
+"""
+
+MIN_EPOCHS = 3
+# Below this many epochs a flat curve is not yet a trend: good fit and overfit are not called.
+TREND_EPOCHS = 6
+# Verdicts reached on fewer epochs than this carry the `few_epochs` flag.
+FEW_EPOCHS = 10
+
+# Training loss still this share of its first-epoch level: the model has barely learned.
+HIGH_TRAIN_SHARE = 0.85
+# Validation loss still this share of the trivial predictor's: nothing that generalises was learned.
+HIGH_VAL_SHARE = 0.75
+# Projected further fall of the validation loss, as a share of what is left to learn below
+# the trivial predictor: this much still to gain means training stopped too early...
+STILL_IMPROVING = 0.20
+# ...unless the training loss is already below this share of its first-epoch level: more
+# epochs would then mostly widen the gap.
+TRAINED_OUT = 0.20
+# The validation-based reading of a high loss needs a training loss that has not fallen
+# below this share of its first-epoch level (else it is a memorising model, not a weak one).
+HIGH_LOSS_TRAIN_FLOOR = 0.50
+# Validation loss above its minimum by this fraction, and by more than its own noise: rising.
+RISE_SHARE = 0.10
+RISE_NOISE_MULTIPLE = 2.0
+# Diverging: the smoothed training loss climbed back up by this share of its first-epoch
+# level (a memorising model's loss near zero may double and still be nowhere near), or the
+# validation loss ended this many times the trivial predictor's while training loss stayed high.
+DIVERGE_SHARE = 0.30
+DIVERGE_VAL_SHARE = 1.5
+# Validation loss swinging from epoch to epoch (median step, second half) by this share of
+# everything it learned below the trivial predictor: too erratic to read.
+VAL_SWING = 0.70
+# Erratic training loss: a late one-epoch climb this share of the first epoch's loss, or a
+# zig-zag whose median step is this share of its level with steps up about as often as down
+# (dropout on a small training set jitters by up to about 0.2).
+SPIKE_SHARE = 0.40
+OSCILLATION_STEP = 0.30
+OSCILLATION_UPS = 0.35
+# Validation noise (robust std / level) above which the validation curve is flagged noisy.
+NOISY_VALIDATION = 0.08
+# A flat training curve below this share of the trivial predictor's loss learned its fill in
+# the first epoch: not a high loss.
+LEARNED_IN_FIRST_EPOCH = 0.50
+# A rise must also be this share of what the model learned below the trivial predictor, so
+# a validation loss wobbling near its floor is not called overfitting.
+RISE_OF_LEARNED = 0.05
+# The generalisation gap is named when it is this many times the gap at the best epoch.
+GAP_GROWTH = 2.0
+# Validation loss this share of training loss or below: flag `val_below_train`.
+VAL_BELOW_TRAIN = 0.90
