@@ -6,7 +6,7 @@ epochs to train, the learning rate to use); generic advice is the fallback, not 
 from __future__ import annotations
 
 from diagnosis.single_run import RunReading
-from diagnosis.thresholds import DIVERGE_SHARE, SPIKE_SHARE, TREND_EPOCHS, VAL_SWING
+from diagnosis.thresholds import BLOW_UP, DIVERGE_SHARE, SPIKE_SHARE, TREND_EPOCHS, VAL_SWING
 
 
 def _pct(fraction: float) -> str:
@@ -34,6 +34,9 @@ def summary(reading: RunReading) -> str:
         if "nan_loss" in reasons:
             return f"The loss became NaN or infinite at epoch {n.get('first_bad_epoch', '?')}: training broke down."
         if "diverging" in reasons:
+            if max(n["train_peak"], n["val_peak"]) >= BLOW_UP:
+                return (f"The loss blew up to {max(n['train_peak'], n['val_peak']):.1f}× its reference level "
+                        "during training: the optimiser is not in control, even if it recovered.")
             if n["train_rise"] >= DIVERGE_SHARE:
                 return (f"Training loss climbed back up by {_pct(n['train_rise'])} of its first-epoch level: "
                         "the optimiser is diverging instead of converging.")
@@ -45,8 +48,8 @@ def summary(reading: RunReading) -> str:
         if n["train_spike"] >= SPIKE_SHARE:
             return (f"Late in training the loss jumped back up by {_pct(n['train_spike'])} of its first-epoch "
                     "level in one epoch: the optimiser is being thrown around.")
-        return (f"Training loss zig-zags by about {_pct(n['train_roughness'])} of its level from epoch to epoch "
-                "in the second half of training: the curves are too erratic to read.")
+        return (f"Training loss zig-zags by about {_pct(n['train_roughness'])} of its first-epoch level from "
+                "epoch to epoch in the second half of training: the curves are too erratic to read.")
     if verdict == "overfit":
         text = (f"Validation loss bottomed out at epoch {e['best_epoch']} and rose {_pct(e['val_loss_rise'])} "
                 f"since, while training loss kept falling.")

@@ -99,17 +99,16 @@ def late_spike(values: np.ndarray, reference: float) -> float:
     return float(max(0.0, np.max(np.diff(half))) / reference)
 
 
-def roughness(values: np.ndarray) -> tuple[float, float]:
-    """How jagged the second half of a curve is: (median |step| / median level, share of rising steps).
+def roughness(values: np.ndarray, reference: float) -> tuple[float, float]:
+    """How jagged the second half of a curve is: (median |step| / reference, share of rising steps).
 
     A training loss averaged over an epoch falls smoothly even when it overfits; one that
-    zig-zags by a large fraction of its level is being thrown around by the optimiser.
+    zig-zags by a large share of where it started is being thrown around by the optimiser.
+    Against the starting level, not the current one: a good model's small loss may jitter by
+    a third of itself and still be steady.
     """
     half = values[len(values) // 2 :]
-    if len(half) < 3:
+    if len(half) < 3 or reference <= 0:
         return 0.0, 0.0
     steps = np.diff(half)
-    level = float(np.median(np.abs(half)))
-    if level == 0:
-        return 0.0, 0.0
-    return float(np.median(np.abs(steps)) / level), float(np.mean(steps > 0))
+    return float(np.median(np.abs(steps)) / reference), float(np.mean(steps > 0))

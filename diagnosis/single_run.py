@@ -15,7 +15,7 @@ import numpy as np
 from diagnosis import curves
 from diagnosis.history import History, accuracy_key, as_array
 from diagnosis.thresholds import (
-    DIVERGE_SHARE, DIVERGE_VAL_SHARE, FEW_EPOCHS, GAP_GROWTH, HIGH_LOSS_TRAIN_FLOOR, HIGH_TRAIN_SHARE,
+    BLOW_UP, DIVERGE_SHARE, DIVERGE_VAL_SHARE, FEW_EPOCHS, GAP_GROWTH, HIGH_LOSS_TRAIN_FLOOR, HIGH_TRAIN_SHARE,
     HIGH_VAL_SHARE, LEARNED_IN_FIRST_EPOCH, MIN_EPOCHS, NOISY_VALIDATION, OSCILLATION_STEP, OSCILLATION_UPS,
     RISE_NOISE_MULTIPLE, RISE_OF_LEARNED, RISE_SHARE, SPIKE_SHARE, STILL_IMPROVING, TRAINED_OUT, TREND_EPOCHS,
     VAL_BELOW_TRAIN, VAL_SWING,
@@ -186,7 +186,7 @@ def _measure(c: Curves, baseline: float | None, evidence: dict) -> _Measures:
 def _instability(m: _Measures, evidence: dict, notes: dict, flags: list[str]) -> RunReading | None:
     """Losses that climb back up (diverging) or are thrown around (oscillating)."""
     train_rise = float(m.smooth_loss[-1] - np.min(m.smooth_loss)) / m.train_start if m.train_start > 0 else 0.0
-    step, ups = curves.roughness(m.loss)
+    step, ups = curves.roughness(m.loss, m.train_start)
     spike = curves.late_spike(m.loss, m.train_start)
     val_swing = 0.0
     if m.val is not None and m.epochs >= TREND_EPOCHS:
@@ -195,8 +195,16 @@ def _instability(m: _Measures, evidence: dict, notes: dict, flags: list[str]) ->
     notes.update(train_rise=train_rise, train_roughness=step, train_ups=ups, train_spike=spike, val_swing=val_swing)
 
     val_blown = m.val_share is not None and m.val_share >= DIVERGE_VAL_SHARE and m.train_share >= HIGH_TRAIN_SHARE
-    if m.epochs > MIN_EPOCHS and (train_rise >= DIVERGE_SHARE or val_blown):
-        strength = max(_share(train_rise, DIVERGE_SHARE), _share(m.val_share, DIVERGE_VAL_SHARE) if val_blown else 0.0)
+    # A blow-up the run recovered from still says the optimiser is not in control: the training
+    # loss, or the validation loss of a model that is not memorising, shot past BLOW_UP times
+    # its reference at some epoch after the first.
+    train_peak = float(np.max(m.loss[1:])) / m.train_start if m.train_start > 0 else 0.0
+    val_peak = float(np.max(m.val[1:])) / m.val_reference if m.val is not None and m.val_reference > 0 else 0.0
+    blew_up = train_peak >= BLOW_UP or (val_peak >= BLOW_UP and m.train_share >= HIGH_LOSS_TRAIN_FLOOR)
+    notes.update(train_peak=train_peak, val_peak=val_peak)
+    if m.epochs > MIN_EPOCHS and (train_rise >= DIVERGE_SHARE or val_blown or blew_up):
+        strength = max(_share(train_rise, DIVERGE_SHARE), _share(m.val_share, DIVERGE_VAL_SHARE) if val_blown else 0.0,
+                       _share(max(train_peak, val_peak), BLOW_UP) if blew_up else 0.0)
         return RunReading("unstable", 0.6 + 0.35 * strength, ["diverging"], flags, evidence, notes)
     zigzag = step >= OSCILLATION_STEP and ups >= OSCILLATION_UPS
     if m.epochs >= TREND_EPOCHS and (spike >= SPIKE_SHARE or zigzag or val_swing >= VAL_SWING):
@@ -215,7 +223,11 @@ def _underfitting(m: _Measures, evidence: dict, notes: dict, flags: list[str]) -
     # baseline, when known, tells it from one that learned nothing.
     high_train = m.train_share >= HIGH_TRAIN_SHARE and not (
         m.baseline and m.smooth_loss[-1] < LEARNED_IN_FIRST_EPOCH * m.baseline)
-    high_val = m.val_share is not None and m.val_share >= HIGH_VAL_SHARE and m.train_share >= HIGH_LOSS_TRAIN_FLOOR
+    # Judged on the best validation level: one that dipped well below the trivial predictor's and
+    # came back up learned something, and is read as rising, not as never having learned.
+    best_val_share = float(np.min(m.smooth_val)) / m.val_reference if m.smooth_val is not None else None
+    high_val = (best_val_share is not None and best_val_share >= HIGH_VAL_SHARE
+                and m.train_share >= HIGH_LOSS_TRAIN_FLOOR)
     reasons = ["high_training_loss"] if high_train or high_val else []
 
     # Still improving: the curve the user cares about (validation, else training) would fall a
@@ -238,7 +250,7 @@ def _underfitting(m: _Measures, evidence: dict, notes: dict, flags: list[str]) -
     if not reasons:
         return None
     strength = max(_share(m.train_share, HIGH_TRAIN_SHARE) if high_train else 0.0,
-                   _share(m.val_share, HIGH_VAL_SHARE) if high_val else 0.0,
+                   _share(best_val_share, HIGH_VAL_SHARE) if high_val else 0.0,
                    _share(still_to_gain, STILL_IMPROVING) if "still_improving" in reasons else 0.0)
     _validation_flags(m, flags)
     return RunReading("underfit", _penalise(0.6 + 0.35 * strength, flags), reasons, flags, evidence, notes)

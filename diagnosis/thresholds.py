@@ -14,7 +14,7 @@ FEW_EPOCHS = 10
 
 # Training loss still this share of its first-epoch level: the model has barely learned.
 HIGH_TRAIN_SHARE = 0.85
-# Validation loss still this share of the trivial predictor's: nothing that generalises was learned.
+# Validation loss never below this share of the trivial predictor's: nothing that generalises was learned.
 HIGH_VAL_SHARE = 0.75
 # Projected further fall of the validation loss, as a share of what is left to learn below
 # the trivial predictor: this much still to gain means training stopped too early...
@@ -33,14 +33,17 @@ RISE_NOISE_MULTIPLE = 2.0
 # validation loss ended this many times the trivial predictor's while training loss stayed high.
 DIVERGE_SHARE = 0.30
 DIVERGE_VAL_SHARE = 1.5
+# Diverging too: at some epoch a loss shot past this many times its reference (training: its
+# first-epoch level; validation, for a model not memorising: the trivial predictor's).
+BLOW_UP = 2.0
 # Validation loss swinging from epoch to epoch (median step, second half) by this share of
 # everything it learned below the trivial predictor: too erratic to read.
 VAL_SWING = 0.70
 # Erratic training loss: a late one-epoch climb this share of the first epoch's loss, or a
-# zig-zag whose median step is this share of its level with steps up about as often as down
-# (dropout on a small training set jitters by up to about 0.2).
+# zig-zag whose median step is this share of it with steps up about as often as down
+# (dropout on a small training set jitters by up to about 0.05 of it).
 SPIKE_SHARE = 0.40
-OSCILLATION_STEP = 0.30
+OSCILLATION_STEP = 0.15
 OSCILLATION_UPS = 0.35
 # Validation noise (robust std / level) above which the validation curve is flagged noisy.
 NOISY_VALIDATION = 0.08
