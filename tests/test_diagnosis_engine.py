@@ -292,3 +292,22 @@ def test_provisional_diagnosis_says_so():
 
 def test_min_epochs_is_a_small_int():
     assert isinstance(MIN_EPOCHS, int) and 1 <= MIN_EPOCHS <= 5
+
+
+# --- any history at all: never an exception, always JSON-safe ---
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+_values = st.one_of(st.floats(allow_nan=True, allow_infinity=True, width=32), st.none(),
+                    st.sampled_from(["NaN", "inf", "-inf", "nan", "garbage"]))
+_histories = st.dictionaries(
+    st.sampled_from(["loss", "val_loss", "acc", "val_acc", "mae", "val_mae", "learning_rate", "custom"]),
+    st.lists(_values, max_size=40), max_size=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(runs=st.lists(_histories, min_size=1, max_size=3), baseline=st.one_of(st.none(), st.floats(0, 10)))
+def test_any_history_gets_a_json_safe_diagnosis(runs, baseline):
+    result = diagnose(runs, baseline_loss=baseline)
+    json.dumps(result, allow_nan=False)
+    assert result["verdict"] in {"underfit", "overfit", "good_fit", "unstable", "inconclusive"}

@@ -45,7 +45,7 @@ FAMILY_RUNS = {
     "slow_learning_rate": 2,
     "tuned": 5,
     "too_big_too_long": 6,
-    "large_learning_rate": 8,
+    "large_learning_rate": 12,
 }
 
 
