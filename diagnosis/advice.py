@@ -27,6 +27,14 @@ def patience(epochs: int) -> int:
 
 
 def summary(reading: RunReading) -> str:
+    text = _verdict_sentence(reading)
+    loss_key = reading.notes.get("loss_key")
+    if loss_key not in (None, "loss"):
+        text += f" (Read from `{loss_key}`: the history has no `loss`.)"
+    return text
+
+
+def _verdict_sentence(reading: RunReading) -> str:
     e, n = reading.evidence, reading.notes
     epochs = e["epochs"]
     verdict, reasons = reading.verdict, reading.reasons

@@ -73,19 +73,6 @@ def projected_fall(smoothed: np.ndarray, tail: int) -> float:
     return float(last * ratio / (1 - ratio))
 
 
-def tail_drop_share(smoothed: np.ndarray, tail: int) -> float:
-    """Share of the curve's whole fall that happened in the final window.
-
-    Near 0 for a curve that has flattened, about tail/epochs for one falling at a steady
-    pace, and scale-free, so it reads the same for cross-entropy and MSE of any size.
-    """
-    total = smoothed[0] - smoothed[-1]
-    if total <= 0:
-        return 0.0
-    recent = smoothed[-tail - 1] - smoothed[-1] if len(smoothed) > tail else total
-    return float(max(0.0, recent) / total)
-
-
 def late_spike(values: np.ndarray, reference: float) -> float:
     """The largest one-epoch climb in the second half of a curve, as a share of ``reference``.
 

@@ -242,6 +242,14 @@ def test_history_without_loss_falls_back_to_another_loss_metric():
     result = diagnose([h])
     assert result["evidence"]["final_loss"] == pytest.approx(0.5, abs=0.01)
     assert result["verdict"] == "good_fit"
+    assert "Read from `mae`" in result["summary"]
+
+
+def test_history_with_accuracy_only_reads_the_error_rate():
+    h = {"accuracy": list(decay(0.5, 0.9, 30, 4)), "val_accuracy": list(decay(0.5, 0.85, 30, 4))}
+    result = diagnose([h])
+    assert result["verdict"] == "good_fit"
+    assert "Read from `error_rate`" in result["summary"]
 
 
 def test_empty_history_and_no_runs_are_inconclusive():
