@@ -6,7 +6,7 @@ epochs to train, the learning rate to use); generic advice is the fallback, not 
 from __future__ import annotations
 
 from diagnosis.single_run import RunReading
-from diagnosis.thresholds import BLOW_UP, DIVERGE_SHARE, SPIKE_SHARE, TREND_EPOCHS, VAL_SWING
+from diagnosis.thresholds import BLOW_UP, DIVERGE_SHARE, HIGH_TRAIN_SHARE, SPIKE_SHARE, TREND_EPOCHS, VAL_SWING
 
 
 def _pct(fraction: float) -> str:
@@ -43,7 +43,7 @@ def _verdict_sentence(reading: RunReading) -> str:
             return f"The loss became NaN or infinite at epoch {n.get('first_bad_epoch', '?')}: training broke down."
         if "diverging" in reasons:
             if max(n["train_peak"], n["val_peak"]) >= BLOW_UP:
-                return (f"The loss blew up to {max(n['train_peak'], n['val_peak']):.1f}× its reference level "
+                return (f"The loss blew up to {max(n['train_peak'], n['val_peak']):.3g}× its reference level "
                         "during training: the optimiser is not in control, even if it recovered.")
             if n["train_rise"] >= DIVERGE_SHARE:
                 return (f"Training loss climbed back up by {_pct(n['train_rise'])} of its first-epoch level: "
@@ -67,12 +67,14 @@ def _verdict_sentence(reading: RunReading) -> str:
     if verdict == "underfit":
         parts = []
         if "high_training_loss" in reasons:
-            if e["baseline_loss"] is not None:
-                parts.append(f"Training loss ended at {_num(e['final_loss'])}, "
-                             f"{_pct(n['train_share'])} of the trivial predictor's {_num(e['baseline_loss'])}")
-            else:
+            if n["train_share"] >= HIGH_TRAIN_SHARE:
                 parts.append(f"Training loss ended at {_num(e['final_loss'])}, still "
                              f"{_pct(n['train_share'])} of its first-epoch level")
+            else:
+                parts.append(f"Validation loss never got below {_pct(n['best_val_share'])} of "
+                             + (f"the trivial predictor's {_num(e['baseline_loss'])}" if e["baseline_loss"] is not None
+                                else "its first-epoch level")
+                             + f", and training loss is still {_pct(n['train_share'])} of its first-epoch level")
         if "still_improving" in reasons:
             drop = n.get("projected_drop")
             projection = f"; its trend projects about {_pct(drop)} lower with more training" if drop else ""
@@ -80,9 +82,9 @@ def _verdict_sentence(reading: RunReading) -> str:
         text = "; ".join(parts)
         return text[0].upper() + text[1:] + "."
     if verdict == "good_fit":
-        level = (f"{_pct(n['train_share'])} of the trivial predictor's" if e["baseline_loss"] is not None
-                 else f"{_pct(n['train_share'])} of its first-epoch level")
-        return (f"Training loss fell to {level} and flattened; validation loss tracks it "
+        level = (f"validation loss ended at {_pct(n['val_share'])} of the trivial predictor's"
+                 if e["baseline_loss"] is not None else "validation loss tracks it")
+        return (f"Training loss fell to {_pct(n['train_share'])} of its first-epoch level and flattened; {level} "
                 f"(best at epoch {e['best_epoch']}, {_pct(e['val_loss_rise'] or 0.0)} above that at the end).")
     if "no_validation" in reasons:
         return ("There is no validation curve and the training curve shows no underfitting, "
@@ -114,7 +116,10 @@ def recommendations(reading: RunReading, *, task: str | None = None) -> list[str
     elif verdict == "underfit":
         if "still_improving" in reasons:
             times = 3 if n["still_to_gain"] >= 0.5 else 2
-            advice.append(f"Train ~{times}× longer ({times * epochs} epochs)")
+            if times * epochs >= 20:
+                advice.append(f"Train ~{times}× longer ({times * epochs} epochs)")
+            else:
+                advice.append(f"Train at least 20 epochs (this run stopped after {epochs} while still improving)")
             if lr and lr < 5e-4:
                 advice.append(f"Raise the learning rate to {_lr(lr * 3)}")
         if "high_training_loss" in reasons:
@@ -131,7 +136,8 @@ def recommendations(reading: RunReading, *, task: str | None = None) -> list[str
         advice.append(f"Train at least {max(2 * TREND_EPOCHS, 20)} epochs before judging the fit")
     if "noisy_validation" in reading.flags:
         advice.append("The validation curve is noisy: use a larger validation split (0.2–0.3)")
-    if "baseline_not_beaten" in reading.flags:
+    # An overfit model ends above the trivial predictor because it overfits; the data are not to blame.
+    if "baseline_not_beaten" in reading.flags and verdict != "overfit":
         trivial = {"regression": "the training mean", "binary_classification": "the class prior",
                    "multiclass_classification": "the class prior"}.get(task or "", "the trivial predictor")
         advice.append(f"Validation loss is no better than predicting {trivial}: check the features, "

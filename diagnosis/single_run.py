@@ -243,7 +243,7 @@ def _underfitting(m: _Measures, evidence: dict, notes: dict, flags: list[str]) -
     last_fall = watched[-tail - 1] - watched[-1]
     fall_is_real = last_fall > max(RISE_NOISE_MULTIPLE * curves.noise(watched_raw, watched), 0.01 * abs(watched[-1]))
     train_falling = curves.projected_fall(m.smooth_loss, tail) > 0
-    notes.update(still_to_gain=still_to_gain, projected_drop=remaining / watched[-1] if watched[-1] > 0 else None,
+    notes.update(still_to_gain=still_to_gain, best_val_share=best_val_share, projected_drop=remaining / watched[-1] if watched[-1] > 0 else None,
                  watched="validation" if m.smooth_val is not None else "training")
     if still_to_gain >= STILL_IMPROVING and fall_is_real and train_falling and m.train_share >= TRAINED_OUT:
         reasons.append("still_improving")
