@@ -3,16 +3,10 @@
 The targets of issue 5 are asserted on the holdout half, which tuned nothing; the four
 classic configurations are golden runs picked from the corpus.
 """
-import sys
-from pathlib import Path
 
 import pytest
 
-# benchmarks/ is not an installed package; `python -m pytest` finds it from the working
-# directory, a bare `pytest` does not.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from benchmarks.diagnosis_corpus import labels, score  # noqa: E402
+from benchmarks.diagnosis_corpus import labels, score
 from diagnosis.engine import diagnose
 
 
