@@ -26,6 +26,10 @@ def make_celery(settings: Settings, redis_url: str) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
+        # TensorFlow keeps ~10 MiB of traced functions per fitted model however the session is
+        # cleared (keras-team/keras#17458); replacing the training process once it has grown
+        # bounds the worker's memory at the cost of one TensorFlow import every few dozen jobs.
+        worker_max_memory_per_child=settings.worker_max_memory_mb * 1024 or None,
         # A pool child imports TensorFlow before it reports up; Celery's 4 s default kills it
         # mid-import on a busy machine, over and over.
         worker_proc_alive_timeout=180,

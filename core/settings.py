@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     # Worker
     worker_concurrency: int = Field(1, description="Training processes per worker (one per GPU).")
     worker_queues: str = Field("cpu", description='Queues this worker consumes: "cpu", "gpu" or "gpu,cpu".')
+    worker_max_memory_mb: int = Field(
+        1024, description="A training process past this RSS after a job is replaced by a fresh one (0 = never)."
+    )
     job_soft_time_limit_s: int = Field(3600, description="A job running longer fails with `time_limit`.")
     max_redeliveries: int = Field(2, description="Times a job is re-queued after its worker vanished.")
     heartbeat_s: float = Field(5.0, description="How often a running job proves its worker is alive.")

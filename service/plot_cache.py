@@ -20,16 +20,31 @@ class PlotCache:
         self.max_items = max_items
         self._items: OrderedDict[Hashable, bytes] = OrderedDict()
         self._lock = threading.Lock()
+        self._rendering: dict[Hashable, threading.Lock] = {}
 
-    def get_or_render(self, key: Hashable, render: Callable[[], bytes]) -> bytes:
+    def _lookup(self, key: Hashable) -> bytes | None:
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
                 return self._items[key]
-        body = render()  # outside the lock: renders of different plots run in parallel
+            return None
+
+    def get_or_render(self, key: Hashable, render: Callable[[], bytes]) -> bytes:
+        if (body := self._lookup(key)) is not None:
+            return body
+        # One render per key: simultaneous misses for the same plot wait for the first one
+        # instead of all rendering it (64 pollers of a fresh plot would otherwise render 64 times).
+        # Different plots still render in parallel.
         with self._lock:
-            self._items[key] = body
-            self._items.move_to_end(key)
-            while len(self._items) > self.max_items:
-                self._items.popitem(last=False)
+            key_lock = self._rendering.setdefault(key, threading.Lock())
+        with key_lock:
+            if (body := self._lookup(key)) is None:
+                body = render()
+                with self._lock:
+                    self._items[key] = body
+                    self._items.move_to_end(key)
+                    while len(self._items) > self.max_items:
+                        self._items.popitem(last=False)
+        with self._lock:
+            self._rendering.pop(key, None)
         return body
