@@ -19,6 +19,7 @@ class Settings(BaseSettings):
     # HTTP
     host: str = Field("127.0.0.1", description="Address the API binds.")
     port: int = Field(8000, description="Port the API binds.")
+    api_workers: int = Field(1, ge=1, description="API processes (uvicorn workers) sharing the port.")
     api_keys: str = Field(
         "", description='Keys → tenants, "tenant:KEY,tenant2:KEY2". Empty = open, single tenant, loopback only.'
     )

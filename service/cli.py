@@ -48,8 +48,14 @@ def run_api(settings: Settings) -> None:
         check_bind(settings, Keyring.from_settings(settings))
     except KeyConfigError as exc:
         raise SystemExit(f"lstm-doctor: {exc}") from None
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None,
-                access_log=False, timeout_graceful_shutdown=5)
+    options = dict(host=settings.host, port=settings.port, log_config=None, access_log=False,
+                   timeout_graceful_shutdown=5)
+    if settings.api_workers > 1:
+        # Each process builds its own app from the environment, which holds every setting
+        # (`serve` exports the embedded Redis' URL before getting here).
+        uvicorn.run("service.app:create_app", factory=True, workers=settings.api_workers, **options)
+    else:
+        uvicorn.run(create_app(settings), **options)
 
 
 def serve(settings: Settings) -> None:
