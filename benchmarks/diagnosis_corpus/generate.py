@@ -47,6 +47,12 @@ FAMILY_RUNS = {
     "too_big_too_long": 6,
     "large_learning_rate": 12,
 }
+# Later tranches, run ids 32 onwards, added because the first held only 21 unstable and 25
+# overfit runs: large learning rates under more optimizers and batch sizes, and over-capacity
+# models. Families come in pairs so each lands once on an even (tune) and once on an odd
+# (holdout) id. Appending leaves earlier ids, seeds and configs as they were.
+SECOND_TRANCHE = ("unstable_mix", "unstable_mix", "over_capacity", "over_capacity") * 2 + ("unstable_mix",) * 4  # ids 32–43
+THIRD_TRANCHE = ("unstable_mix", "unstable_mix", "over_capacity", "over_capacity") * 3 + ("unstable_mix",) * 12  # ids 44–67
 
 
 def sample_config(task: Task, family: str, rng: np.random.Generator) -> dict:
@@ -64,6 +70,15 @@ def sample_config(task: Task, family: str, rng: np.random.Generator) -> dict:
     elif family == "too_big_too_long":
         config.update(units=32, layers=pick(1, 2), lr=pick(3e-3, 1e-2), epochs=pick(50, 80, 120),
                       train_fraction=pick(0.25, 0.4))
+    elif family == "unstable_mix":
+        optimizer = pick("adam", "rmsprop", "sgd", "sgd")
+        lr = {"adam": pick(0.02, 0.05, 0.1, 0.2), "rmsprop": pick(0.01, 0.03, 0.1),
+              "sgd": pick(0.3, 0.5, 1.0, 2.0)}[optimizer]
+        config.update(optimizer=optimizer, lr=lr, batch_size=pick(16, 32, 64), epochs=pick(15, 20, 30),
+                      units=pick(8, 16, 32))
+    elif family == "over_capacity":
+        config.update(units=pick(32, 48), layers=pick(1, 2), lr=pick(3e-3, 5e-3, 1e-2), epochs=pick(60, 90),
+                      train_fraction=pick(0.2, 0.3), batch_size=pick(16, 32))
     else:
         if task.kind == "regression" and rng.random() < 0.4:
             config.update(optimizer="sgd", lr=pick(0.1, 0.5), raw_units=True, epochs=pick(15, 25))
@@ -112,8 +127,9 @@ def train_run(task: Task, config: dict, seed: int) -> dict:
         layers.append(keras.layers.LSTM(config["units"], dropout=config["dropout"],
                                         return_sequences=i < config["layers"] - 1))
     model = keras.Sequential([*layers, head])
-    optimizer = (keras.optimizers.Adam(config["lr"]) if config["optimizer"] == "adam"
-                 else keras.optimizers.SGD(config["lr"], momentum=0.9))
+    optimizer = {"adam": lambda: keras.optimizers.Adam(config["lr"]),
+                 "rmsprop": lambda: keras.optimizers.RMSprop(config["lr"]),
+                 "sgd": lambda: keras.optimizers.SGD(config["lr"], momentum=0.9)}[config["optimizer"]]()
     model.compile(optimizer=optimizer, loss=loss, metrics=_metrics_for(task, seed))
     loss_fn = keras.losses.get(loss)
     test_loss: list[float | None] = []
@@ -126,7 +142,7 @@ def train_run(task: Task, config: dict, seed: int) -> dict:
 
     started = time.perf_counter()
     fit = model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=config["epochs"],
-                    batch_size=32, shuffle=True, verbose=0,
+                    batch_size=config.get("batch_size", 32), shuffle=True, verbose=0,
                     callbacks=[keras.callbacks.TerminateOnNaN(), TestLoss()])
     return {
         "history": {k: [_round(float(v)) for v in values] for k, values in fit.history.items()},
@@ -144,7 +160,7 @@ def planned_runs(task_name: str) -> list[tuple[str, dict, int]]:
     plan = []
     for i, oracle in enumerate(ORACLE_CONFIGS):
         plan.append((f"{task_name}/oracle{i}", {"family": "oracle", "raw_units": False, **oracle}, task_seed % 10_000 + i))
-    families = [family for family, count in FAMILY_RUNS.items() for _ in range(count)]
+    families = [family for family, count in FAMILY_RUNS.items() for _ in range(count)] + list(SECOND_TRANCHE) + list(THIRD_TRANCHE)
     for i, family in enumerate(families):
         seed = (task_seed + 7919 * (i + 1)) % 100_000
         # A task's data seed is fixed; a run's config is drawn from the run seed only.
