@@ -6,7 +6,8 @@ epochs to train, the learning rate to use); generic advice is the fallback, not 
 from __future__ import annotations
 
 from diagnosis.single_run import RunReading
-from diagnosis.thresholds import BLOW_UP, DIVERGE_SHARE, HIGH_TRAIN_SHARE, SPIKE_SHARE, TREND_EPOCHS, VAL_SWING
+from diagnosis.thresholds import (BLOW_UP, DIVERGE_SHARE, HIGH_TRAIN_SHARE, SPIKE_SHARE, TREND_EPOCHS, VAL_SCATTER,
+                                 VAL_SWING)
 
 
 def _pct(fraction: float) -> str:
@@ -53,6 +54,9 @@ def _verdict_sentence(reading: RunReading) -> str:
         if n["val_swing"] >= VAL_SWING:
             return ("Validation loss swings from epoch to epoch by more than the model ever gained over the "
                     "trivial predictor: the curves are too erratic to read.")
+        if n.get("val_scatter", 0.0) >= VAL_SCATTER:
+            return (f"Validation loss is thrown up and down around its trend by about {_pct(n['val_scatter'])} of "
+                    "what the model gained over the trivial predictor: the curves are too erratic to read.")
         if n["train_spike"] >= SPIKE_SHARE:
             return (f"Late in training the loss jumped back up by {_pct(n['train_spike'])} of its first-epoch "
                     "level in one epoch: the optimiser is being thrown around.")

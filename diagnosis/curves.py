@@ -53,6 +53,18 @@ def noise(values: np.ndarray, smoothed: np.ndarray) -> float:
     return float(1.4826 * np.median(np.abs(values - smoothed)))
 
 
+def scatter(values: np.ndarray, smoothed: np.ndarray) -> float:
+    """Wobble around the smoothed curve over the second half of a run (robust std of the residuals).
+
+    Unlike the epoch-to-epoch step, a steady climb or fall adds nothing to it: an overfitting
+    curve that rises smoothly scatters little, one thrown up and down around its trend a lot.
+    """
+    half = len(values) // 2
+    if len(values) - half < 3:
+        return 0.0
+    return float(1.4826 * np.median(np.abs(values[half:] - smoothed[half:])))
+
+
 def projected_fall(smoothed: np.ndarray, tail: int) -> float:
     """How much further the curve would fall if trained on, read from its last two windows.
 

@@ -18,7 +18,7 @@ from diagnosis.thresholds import (
     BLOW_UP, DIVERGE_SHARE, DIVERGE_VAL_SHARE, FEW_EPOCHS, GAP_GROWTH, HIGH_LOSS_TRAIN_FLOOR, HIGH_TRAIN_SHARE,
     HIGH_VAL_SHARE, LEARNED_IN_FIRST_EPOCH, MIN_EPOCHS, NOISY_VALIDATION, OSCILLATION_STEP, OSCILLATION_UPS,
     RISE_NOISE_MULTIPLE, RISE_OF_LEARNED, RISE_SHARE, SPIKE_SHARE, STILL_IMPROVING, TRAINED_OUT, TREND_EPOCHS,
-    VAL_BELOW_TRAIN, VAL_SWING,
+    VAL_BELOW_TRAIN, VAL_SCATTER, VAL_SWING,
 )
 
 # Losses a history may carry when it has no plain `loss`, most telling first.
@@ -131,9 +131,11 @@ def read_run(history: History, *, baseline_loss: float | None = None) -> RunRead
     if unstable:
         return unstable
     # A model that has not learned the training data is underfit whatever its validation curve
-    # does; a validation rise beats "still improving" (a curve that rose and falls again).
+    # does; a validation rise beats "still improving" (a curve that rose and falls again) and
+    # a high loss read from validation alone (the training loss fell well below its start: a
+    # validation loss that rose materially since its best is overfitting, not a weak model).
     underfit = _underfitting(m, evidence, notes, flags)
-    if underfit and "high_training_loss" in underfit.reasons:
+    if underfit and "high_training_loss" in underfit.reasons and notes["high_train"]:
         return underfit
     overfit = _overfitting(m, evidence, notes, flags)
     if overfit or underfit:
@@ -188,28 +190,37 @@ def _instability(m: _Measures, evidence: dict, notes: dict, flags: list[str]) ->
     train_rise = float(m.smooth_loss[-1] - np.min(m.smooth_loss)) / m.train_start if m.train_start > 0 else 0.0
     step, ups = curves.roughness(m.loss, m.train_start)
     spike = curves.late_spike(m.loss, m.train_start)
-    val_swing = 0.0
+    val_swing = val_scatter = 0.0
     if m.val is not None and m.epochs >= TREND_EPOCHS:
         learned = max(m.val_reference - float(np.min(m.smooth_val)), 0.1 * m.val_reference)
         val_swing = float(np.median(np.abs(np.diff(m.val[len(m.val) // 2 :])))) / learned if learned > 0 else 0.0
-    notes.update(train_rise=train_rise, train_roughness=step, train_ups=ups, train_spike=spike, val_swing=val_swing)
+        val_scatter = curves.scatter(m.val, m.smooth_val) / learned if learned > 0 else 0.0
+    notes.update(train_rise=train_rise, train_roughness=step, train_ups=ups, train_spike=spike, val_swing=val_swing,
+                 val_scatter=val_scatter)
 
     val_blown = m.val_share is not None and m.val_share >= DIVERGE_VAL_SHARE and m.train_share >= HIGH_TRAIN_SHARE
-    # A blow-up the run recovered from still says the optimiser is not in control: the training
-    # loss, or the validation loss of a model that is not memorising, shot past BLOW_UP times
-    # its reference at some epoch after the first.
+    # A blow-up still says the optimiser is not in control when the model did not get well
+    # past it: the training or validation loss shot past BLOW_UP times its reference at some
+    # epoch after the first, and the training loss ended high. (A run that blew up early and
+    # then learned its training data — training loss under HIGH_LOSS_TRAIN_FLOOR of its
+    # start — is read from the rest of its curves; so is a memorising model's validation loss.)
     train_peak = float(np.max(m.loss[1:])) / m.train_start if m.train_start > 0 else 0.0
     val_peak = float(np.max(m.val[1:])) / m.val_reference if m.val is not None and m.val_reference > 0 else 0.0
-    blew_up = train_peak >= BLOW_UP or (val_peak >= BLOW_UP and m.train_share >= HIGH_LOSS_TRAIN_FLOOR)
+    # "Ended high" against the trivial predictor too, when known: a first epoch thrown far up
+    # makes any later training loss look low against it.
+    train_ended_high = m.train_share >= HIGH_LOSS_TRAIN_FLOOR or bool(
+        m.baseline and m.smooth_loss[-1] >= HIGH_LOSS_TRAIN_FLOOR * m.baseline)
+    blew_up = max(train_peak, val_peak) >= BLOW_UP and train_ended_high
     notes.update(train_peak=train_peak, val_peak=val_peak)
     if m.epochs > MIN_EPOCHS and (train_rise >= DIVERGE_SHARE or val_blown or blew_up):
         strength = max(_share(train_rise, DIVERGE_SHARE), _share(m.val_share, DIVERGE_VAL_SHARE) if val_blown else 0.0,
                        _share(max(train_peak, val_peak), BLOW_UP) if blew_up else 0.0)
         return RunReading("unstable", 0.6 + 0.35 * strength, ["diverging"], flags, evidence, notes)
     zigzag = step >= OSCILLATION_STEP and ups >= OSCILLATION_UPS
-    if m.epochs >= TREND_EPOCHS and (spike >= SPIKE_SHARE or zigzag or val_swing >= VAL_SWING):
+    if m.epochs >= TREND_EPOCHS and (spike >= SPIKE_SHARE or zigzag or val_swing >= VAL_SWING
+                                     or val_scatter >= VAL_SCATTER):
         strength = max(_share(spike, SPIKE_SHARE), _share(step, OSCILLATION_STEP) if zigzag else 0.0,
-                       _share(val_swing, VAL_SWING))
+                       _share(val_swing, VAL_SWING), _share(val_scatter, VAL_SCATTER))
         return RunReading("unstable", 0.55 + 0.4 * strength, ["oscillating"], flags, evidence, notes)
     return None
 
@@ -229,6 +240,7 @@ def _underfitting(m: _Measures, evidence: dict, notes: dict, flags: list[str]) -
     high_val = (best_val_share is not None and best_val_share >= HIGH_VAL_SHARE
                 and m.train_share >= HIGH_LOSS_TRAIN_FLOOR)
     reasons = ["high_training_loss"] if high_train or high_val else []
+    notes["high_train"] = bool(high_train)
 
     # Still improving: the curve the user cares about (validation, else training) would fall a
     # good part of the way left to the trivial predictor's level, were training to go on.

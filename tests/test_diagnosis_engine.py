@@ -131,6 +131,44 @@ def test_validation_swinging_by_more_than_it_learned_is_oscillating():
     assert "too erratic" in result["summary"]
 
 
+def test_validation_thrown_about_its_rising_trend_is_oscillating_not_overfit():
+    # A large learning rate on a model that fits its training data: the validation trend rises
+    # like overfitting, but the curve sits two epochs high, two low, off that trend by about half
+    # of what it learned (its epoch-to-epoch steps are often ~0, so the step measure misses it).
+    epochs = 20
+    t = np.arange(epochs)
+    val = 0.5 + 0.008 * t + 0.1 * np.array([1, 1, -1, -1] * 5)
+    result = diagnose([history(decay(0.69, 0.1, epochs, 4), val)], baseline_loss=LN2)
+    assert one(result) == ("unstable", ["oscillating"])
+    assert "thrown up and down around its trend" in result["summary"]
+
+
+def test_a_smooth_validation_rise_of_a_model_that_never_got_far_below_guessing_is_overfit():
+    # Training loss fell to a third of its start; validation dipped only to 0.8× the trivial
+    # predictor's and climbed back above it: overfitting, not a model too weak to learn.
+    epochs = 30
+    t = np.arange(epochs)
+    val = LN2 * (0.8 + 0.2 * np.exp(-t / 2) + 0.012 * np.maximum(t - 6, 0))
+    result = diagnose([history(decay(0.69, 0.2, epochs, 6), val)], baseline_loss=LN2)
+    assert result["verdict"] == "overfit"
+    assert "val_loss_rising" in result["reasons"]
+
+
+def test_an_early_blow_up_the_model_fully_recovered_from_is_read_from_the_rest():
+    loss, val = decay(0.69, 0.1, 30, 4), decay(0.69, 0.15, 30, 4)
+    loss[2], val[2] = 2.5, 3.0
+    assert diagnose([history(loss, val)], baseline_loss=LN2)["verdict"] == "good_fit"
+
+
+def test_a_blow_up_whose_training_loss_ends_worse_than_guessing_is_diverging():
+    # The first epoch was thrown so high that the end looks low against it; against the
+    # trivial predictor it is not.
+    loss = np.concatenate([[20.0, 5.0], np.full(18, 1.8)])
+    val = np.concatenate([[4.0, 5.0], np.full(18, 2.0)])
+    result = diagnose([history(loss, val)], baseline_loss=0.9)
+    assert one(result) == ("unstable", ["diverging"])
+
+
 def test_a_late_spike_in_training_loss_is_oscillating():
     loss = decay(0.69, 0.2, 30, 4)
     loss[24] = 0.6
