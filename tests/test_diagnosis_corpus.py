@@ -31,8 +31,6 @@ def test_every_verdict_class_is_in_the_holdout(corpus):
         assert sum(e["label"] == label for e in holdout) >= 5, label
 
 
-@pytest.mark.xfail(strict=True, reason="issue 5 targets not met yet: holdout unstable recall is ~50 %, "
-                                       "overall ~86 % (see RESULTS.md); strict, so meeting them fails this marker")
 def test_engine_meets_the_issue_targets_on_the_holdout(results):
     engine = results["holdout"]["engine"]
     assert engine["accuracy"] >= 0.90
@@ -41,10 +39,12 @@ def test_engine_meets_the_issue_targets_on_the_holdout(results):
 
 
 def test_engine_does_not_fall_below_what_it_reached(results):
-    """A guard against regressions at the levels RESULTS.md reports (targets: see the test above)."""
+    """A guard against regressions at the levels RESULTS.md reports (holdout of 147 runs: 91 % overall;
+    underfit 30/34, overfit 29/34, good_fit 52/54, unstable 23/25). Underfit and overfit sit one
+    run above the issue's 85 %, so their floors are the targets themselves."""
     engine = results["holdout"]["engine"]
-    assert engine["accuracy"] >= 0.85
-    floors = {"underfit": 0.90, "overfit": 0.80, "good_fit": 0.90, "unstable": 0.50}
+    assert engine["accuracy"] >= 0.90
+    floors = {"underfit": 0.85, "overfit": 0.85, "good_fit": 0.92, "unstable": 0.88}
     for label, (correct, total) in engine["per_class"].items():
         assert correct / total >= floors[label], label
 
