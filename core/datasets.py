@@ -26,6 +26,10 @@ class DatasetStore:
             return None
         return self.r.get(keys.dataset_by_sha(tenant, sha256))
 
+    def by_sha(self, tenant: str, sha256: str) -> dict[str, Any] | None:
+        dataset_id = self.r.get(keys.dataset_by_sha(tenant, sha256))
+        return self.get(tenant, dataset_id) if dataset_id else None
+
     def release_sha(self, tenant: str, sha256: str, dataset_id: str) -> None:
         key = keys.dataset_by_sha(tenant, sha256)
         if self.r.get(key) == dataset_id:

@@ -43,21 +43,33 @@ async def upload_dataset(request: Request, response: Response, tenant: Tenant, d
                          settings: SettingsDep) -> dict:
     upload = await receive_upload(request, blobs, settings.max_upload_bytes)
     try:
+        # Known bytes are answered before validating them again (they passed once already).
+        if known := datasets.by_sha(tenant, upload.sha256):
+            return _already_uploaded(response, known)
         info = await run_in_threadpool(inspect_dataset, upload.path, upload.filename,
                                        max_bytes=settings.max_upload_bytes)
         dataset_id = new_id("ds")
         existing = datasets.claim_sha(tenant, upload.sha256, dataset_id)
         if existing and (meta := datasets.get(tenant, existing)):
-            response.status_code = 200
-            response.headers["Location"] = f"/v1/datasets/{existing}"
-            return meta
+            return _already_uploaded(response, meta)
         meta = {"id": dataset_id, "name": upload.name or upload.filename, "size_bytes": upload.size,
                 "sha256": upload.sha256, "created_at": now(), **info}
-        blobs.commit(upload.path, tenant, dataset_id)
-        datasets.create(tenant, meta)
+        try:
+            blobs.commit(upload.path, tenant, dataset_id)
+            datasets.create(tenant, meta)
+        except BaseException:
+            blobs.delete(tenant, dataset_id)
+            datasets.release_sha(tenant, upload.sha256, dataset_id)
+            raise
     finally:
         Path(upload.path).unlink(missing_ok=True)  # no-op once committed (renamed away)
     response.headers["Location"] = f"/v1/datasets/{dataset_id}"
+    return meta
+
+
+def _already_uploaded(response: Response, meta: dict) -> dict:
+    response.status_code = 200
+    response.headers["Location"] = f"/v1/datasets/{meta['id']}"
     return meta
 
 
