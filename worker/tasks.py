@@ -1,7 +1,10 @@
 """Celery task definitions. Keras loads in the pool child (on its start), never in the parent."""
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
+from collections.abc import Iterator
 
 import redis
 from celery import signals
@@ -13,13 +16,33 @@ from core.queue import TRAIN_TASK
 from worker.celery_app import app, settings
 
 
+@contextlib.contextmanager
+def _native_stderr_silenced(enabled: bool) -> Iterator[None]:
+    """TensorFlow's C++ start-up notes (oneDNN, "no CUDA drivers") go straight to file
+    descriptor 2, before TF_CPP_MIN_LOG_LEVEL is read; muted while TensorFlow loads, unless
+    debugging. Python exceptions still propagate."""
+    if not enabled:
+        yield
+        return
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 @signals.worker_process_init.connect
 def _warm_up(**_: object) -> None:
     # Import Keras/TensorFlow once per training process, before the first job, so each job
     # pays only for its own work.
-    from worker import devices
+    with _native_stderr_silenced(settings.log_level.upper() != "DEBUG"):
+        from worker import devices
 
-    devices.prepare()
+        devices.prepare()
+        devices.gpu_names()  # the first device query prints CUDA notes of its own
 
 
 @functools.cache
