@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import IO
 
 
 class BlobStore:
@@ -16,7 +17,7 @@ class BlobStore:
     def path(self, tenant: str, dataset_id: str) -> Path:
         return self.root / tenant / dataset_id
 
-    def staging_file(self) -> tempfile._TemporaryFileWrapper:
+    def staging_file(self) -> IO[bytes]:
         """A temp file on the same filesystem, so accepting an upload is an atomic rename."""
         staging = self.root / ".staging"
         staging.mkdir(parents=True, exist_ok=True)

@@ -89,8 +89,9 @@ def worker(hostname: str) -> str:
     return f"{PREFIX}:worker:{hostname}"
 
 
-def worker_pattern() -> str:
-    return f"{PREFIX}:worker:*"
+def worker_names() -> str:
+    """Set of worker hostnames that announced themselves; each one's record expires on its own."""
+    return f"{PREFIX}:workers"
 
 
 # Scans across tenants (operations: /metrics counts jobs of every tenant)

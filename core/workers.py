@@ -9,11 +9,31 @@ import redis
 from core import keys
 
 
+def announce(client: redis.Redis, hostname: str, record: str, ttl_ms: int) -> None:
+    with client.pipeline() as p:
+        p.set(keys.worker(hostname), record, px=ttl_ms)
+        p.sadd(keys.worker_names(), hostname)
+        p.execute()
+
+
+def retire(client: redis.Redis, hostname: str) -> None:
+    with client.pipeline() as p:
+        p.delete(keys.worker(hostname))
+        p.srem(keys.worker_names(), hostname)
+        p.execute()
+
+
 def online(client: redis.Redis) -> list[dict[str, Any]]:
-    names = list(client.scan_iter(match=keys.worker_pattern(), count=100))
+    """Workers whose record has not expired. Read on every job submission, so it looks only at
+    the announced names (not a SCAN of the keyspace); names whose record expired are dropped."""
+    names = sorted(client.smembers(keys.worker_names()))
     if not names:
         return []
-    return [json.loads(raw) for raw in client.mget(names) if raw]
+    records = client.mget([keys.worker(name) for name in names])
+    gone = [name for name, raw in zip(names, records) if raw is None]
+    if gone:
+        client.srem(keys.worker_names(), *gone)
+    return [json.loads(raw) for raw in records if raw]
 
 
 def route(device: str, workers: list[dict[str, Any]]) -> str:

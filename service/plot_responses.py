@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import Request, Response
 
-from diagnosis.history import History, available_metrics
+from diagnosis.history import History, available_metrics, resolve_metric
 from diagnosis.plots import UnknownMetric, render_metric, render_report
 from service.plot_cache import PlotCache, etag_for
 from service.problems import Problem
@@ -48,4 +48,4 @@ def plot_response(request: Request, cache: PlotCache, resource: str, runs: Seque
 
 
 def _has_metric(runs: Sequence[History], metric: str) -> bool:
-    return metric in available_metrics(runs) or any(metric in run or f"val_{metric}" in run for run in runs)
+    return any(resolve_metric(run, metric) is not None for run in runs)

@@ -245,8 +245,8 @@ class CountingClient:
         self.pings += 1
         return True
 
-    def scan_iter(self, match: str, count: int):
-        return iter(["ld:worker:w"] if self.workers else [])
+    def smembers(self, name: str) -> set[str]:
+        return {w["hostname"] for w in self.workers}
 
     def mget(self, names):
         import json

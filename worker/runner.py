@@ -132,7 +132,8 @@ class JobRunner:
         return f"{self.hostname}:{os.getpid()}"
 
     def _is_dead(self, owner: str) -> bool:
-        """Whether a heartbeat's owner is a process of this worker that no longer exists.
+        """Whether a heartbeat's owner no longer trains the job: a process of this worker that
+        no longer exists, or this very process (it is idle, or it would not be running this task).
 
         Another worker's process cannot be checked from here; its heartbeat expiring is the sign.
         """
