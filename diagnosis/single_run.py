@@ -236,7 +236,8 @@ def _underfitting(m: _Measures, evidence: dict, notes: dict, flags: list[str]) -
         m.baseline and m.smooth_loss[-1] < LEARNED_IN_FIRST_EPOCH * m.baseline)
     # Judged on the best validation level: one that dipped well below the trivial predictor's and
     # came back up learned something, and is read as rising, not as never having learned.
-    best_val_share = float(np.min(m.smooth_val)) / m.val_reference if m.smooth_val is not None else None
+    best_val_share = (float(np.min(m.smooth_val)) / m.val_reference
+                      if m.smooth_val is not None and m.val_reference > 0 else None)
     high_val = (best_val_share is not None and best_val_share >= HIGH_VAL_SHARE
                 and m.train_share >= HIGH_LOSS_TRAIN_FLOOR)
     reasons = ["high_training_loss"] if high_train or high_val else []
