@@ -18,7 +18,7 @@ import psutil
 
 from core.embedded_redis import EmbeddedRedis, free_port
 from core.settings import Settings
-from service.cli import stop_process_group, worker_command
+from service.processes import stop_process_group, worker_command
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
 START_TIMEOUT_S = 180

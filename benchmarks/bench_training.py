@@ -23,7 +23,7 @@ CASES = {
 
 
 def prepared_case(name: str, directory: Path):
-    from core.config import JobConfig
+    from core.job_config import JobConfig
     from core.data import prepare_arrays
 
     make_csv, make_job, _, _ = CASES[name]

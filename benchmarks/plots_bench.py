@@ -22,7 +22,8 @@ import matplotlib
 
 from benchmarks.plot_examples import OVERFIT_DIAGNOSIS, overfit_history
 from diagnosis.plots import render_metric, render_report
-from service.plot_cache import PlotCache, etag_for
+from service.etags import etag_for
+from service.plot_cache import PlotCache
 
 CACHE_HITS = 20_000
 

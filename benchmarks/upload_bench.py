@@ -56,7 +56,7 @@ def _rss_bytes() -> int:
 
 
 def _action(case: str, path: Path):
-    from core.config import DataConfig
+    from core.job_config import DataConfig
     from core.data import inspect_dataset, prepare_arrays, resolve_spec
 
     data = DataConfig(target="label", window=10)

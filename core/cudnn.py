@@ -6,7 +6,7 @@ Keras' conditions only recurrent dropout can rule the fused kernel out here.
 """
 from __future__ import annotations
 
-from core.config import JobConfig
+from core.job_config import JobConfig
 
 
 def cudnn_eligibility(config: JobConfig) -> dict:

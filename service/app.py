@@ -7,7 +7,7 @@ from fastapi import FastAPI
 
 from core.logging import configure as configure_logging
 from core.settings import Settings
-from service import problems
+from service import openapi, problems
 from service.container import Container
 from service.metrics import Metrics
 from service.middleware import BodyLimitMiddleware, ConditionalGetMiddleware, RequestContextMiddleware
@@ -39,6 +39,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.state.metrics = Metrics(probe)
     app.state.readiness = Readiness(probe)
     problems.install(app)
+    openapi.install(app)
     # Last added runs first: request id and metrics see every answer, 304s and 413s included.
     app.add_middleware(ConditionalGetMiddleware)
     app.add_middleware(BodyLimitMiddleware, multipart_max_bytes=container.settings.max_upload_bytes)

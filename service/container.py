@@ -12,7 +12,7 @@ from core.datasets import DatasetStore
 from core.diagnoses import DiagnosisStore
 from core.idempotency import IdempotencyStore
 from core.jobs import JobStore
-from core.queue import make_celery
+from core.broker import make_celery
 from core.settings import Settings
 from service.auth import Keyring
 from service.plot_cache import PlotCache

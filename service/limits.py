@@ -1,7 +1,7 @@
 """Operator limits on job configs (settings), checked at submit time with the field named."""
 from __future__ import annotations
 
-from core.config import JobConfig
+from core.job_config import JobConfig
 from core.settings import Settings
 
 

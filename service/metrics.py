@@ -13,10 +13,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from core import workers
+from core import worker_registry
 from core.jobs import JobStore
 from core.logging import get_logger
-from core.queue import QUEUES
+from core.broker import QUEUES
 
 log = get_logger("service.metrics")
 NAMESPACE = "lstm_doctor"
@@ -40,7 +40,7 @@ class ServiceStateCollector(Collector):
         try:
             by_status = self.jobs.count_by_status()
             depths = {queue: self.client.llen(queue) for queue in QUEUES}
-            online = workers.online(self.client)
+            online = worker_registry.online(self.client)
         except redis.RedisError as exc:
             # A scrape must still answer (with the HTTP metrics) when Redis is away: say so in a gauge.
             log.warning("metrics_redis_unavailable", error=type(exc).__name__)

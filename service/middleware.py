@@ -6,7 +6,6 @@ flow through untouched: only a complete GET JSON body is ever held back, to hash
 """
 from __future__ import annotations
 
-import hashlib
 import re
 import time
 import uuid
@@ -17,6 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.logging import get_logger
+from service.etags import etag_of, matches
 from service.metrics import UNMATCHED_ROUTE, Metrics
 from service.problems import Problem, problem_response
 
@@ -134,19 +134,6 @@ class BodyLimitMiddleware:
             return message
 
         await self.app(scope, bounded_receive, send)
-
-
-def etag_of(body: bytes) -> str:
-    # Weak: equal bodies are equivalent representations, and a compressing proxy may re-encode them.
-    return 'W/"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-
-
-def matches(if_none_match: str, etag: str) -> bool:
-    """Weak comparison (RFC 9110 §13.1.2), as If-None-Match requires."""
-    if if_none_match.strip() == "*":
-        return True
-    opaque = etag.removeprefix("W/")
-    return any(tag.strip().removeprefix("W/") == opaque for tag in if_none_match.split(","))
 
 
 class ConditionalGetMiddleware:

@@ -1,18 +1,14 @@
 """Rendered plots, cached in-process by (resource, history length, metric, format, verdict).
 
 The key changes whenever what the plot shows changes (a new epoch, a final verdict), so the
-ETag is derived from the key alone: a conditional GET is answered 304 without rendering.
+ETag is derived from the key alone (service/etags.py): a conditional GET is answered 304 without
+rendering.
 """
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-
-
-def etag_for(key: Hashable) -> str:
-    return '"' + hashlib.sha256(repr(key).encode()).hexdigest()[:32] + '"'
 
 
 class PlotCache:

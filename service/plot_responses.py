@@ -8,7 +8,8 @@ from fastapi import Request, Response
 
 from diagnosis.history import History, available_metrics, resolve_metric
 from diagnosis.plots import UnknownMetric, render_metric, render_report
-from service.plot_cache import PlotCache, etag_for
+from service.etags import etag_for, matches
+from service.plot_cache import PlotCache
 from service.problems import Problem
 
 MEDIA_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
@@ -32,7 +33,7 @@ def plot_response(request: Request, cache: PlotCache, resource: str, runs: Seque
     key = (resource, epochs, metric, fmt, verdict)
     etag = etag_for(key)
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
-    if etag in [tag.strip() for tag in request.headers.get("if-none-match", "").split(",")]:
+    if matches(request.headers.get("if-none-match", ""), etag):
         return Response(status_code=304, headers=headers)
 
     def render() -> bytes:

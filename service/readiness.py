@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import redis
 
-from core import workers
+from core import worker_registry
 
 PROBE_TIMEOUT_S = 1.0
 CACHE_TTL_S = 1.5
@@ -58,7 +58,7 @@ class Readiness:
         self.checks += 1
         try:
             self.client.ping()
-            online = workers.online(self.client)
+            online = worker_registry.online(self.client)
         except redis.TimeoutError:
             return ReadinessReport([f"Redis does not answer within {PROBE_TIMEOUT_S:g} s"])
         except redis.RedisError:

@@ -5,7 +5,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
-from core.config import JobConfig, Task
+from core.job_config import JobConfig, Task
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 Verdict = Literal["underfit", "overfit", "good_fit", "unstable", "inconclusive"]

@@ -1,13 +1,25 @@
-"""Small things tests share: datasets as bytes, waiting for a job."""
+"""Small things tests share: datasets as bytes, waiting for a job, starting a worker process or
+an API server of our own. Fixtures live in conftest.py; this module holds plain functions."""
 from __future__ import annotations
 
 import io
+import json
+import os
+import subprocess
+import threading
 import time
 
 import httpx
 import numpy as np
+import redis
+import uvicorn
+
+from core.embedded_redis import free_port
+from core.settings import Settings
+from service.processes import worker_command
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
+WORKER_START_S = 120
 
 
 def classic_csv(rows: int = 200, seed: int = 0) -> bytes:
@@ -47,8 +59,6 @@ def csv_bytes(columns: dict[str, list]) -> bytes:
 
 def read_sse(client: httpx.Client, url: str, timeout_s: float = 120, **kwargs) -> list[tuple[str, dict]]:
     """All events of a stream until the server closes it."""
-    import json
-
     events: list[tuple[str, dict]] = []
     event = None
     with client.stream("GET", url, timeout=timeout_s, **kwargs) as response:
@@ -61,3 +71,50 @@ def read_sse(client: httpx.Client, url: str, timeout_s: float = 120, **kwargs) -
                 events.append((event, json.loads(line.split(":", 1)[1])))
                 event = None
     return events
+
+
+def start_worker(settings: Settings, name: str) -> subprocess.Popen:
+    env = {**os.environ, "LSTM_DOCTOR_REDIS_URL": settings.redis_url, "LSTM_DOCTOR_DATA_DIR": str(settings.data_dir),
+           "LSTM_DOCTOR_HEARTBEAT_S": str(settings.heartbeat_s), "LSTM_DOCTOR_LOG_LEVEL": "WARNING",
+           "LSTM_DOCTOR_JOB_SOFT_TIME_LIMIT_S": str(settings.job_soft_time_limit_s),
+           "LSTM_DOCTOR_MAX_REDELIVERIES": str(settings.max_redeliveries),
+           "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return subprocess.Popen(worker_command(settings, name), env=env, start_new_session=True)
+
+
+def wait_for_worker(client: redis.Redis, hostname_prefix: str, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + WORKER_START_S
+    while time.monotonic() < deadline:
+        if any(k.split(":", 2)[2].startswith(hostname_prefix) for k in client.scan_iter("ld:worker:*")):
+            return
+        if process.poll() is not None:
+            raise RuntimeError(f"worker exited with {process.returncode}")
+        time.sleep(0.2)
+    raise RuntimeError("worker did not come online")
+
+
+class ServerThread:
+    """uvicorn in a thread of the test process: real sockets, real HTTP, no TensorFlow here."""
+
+    def __init__(self, app) -> None:
+        self.port = free_port()
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None,
+                                                    access_log=False, lifespan="on"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> "ServerThread":
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)

@@ -8,8 +8,7 @@ import pytest
 from core.settings import Settings
 from service.app import create_app
 from service.auth import Keyring, KeyConfigError, check_bind
-from tests.conftest import ServerThread
-from tests.helpers import classic_csv, upload, wait_for
+from tests.helpers import ServerThread, classic_csv, upload, wait_for
 
 KEY_A, KEY_B = "KEY_A", "KEY_B"
 # Shaped like real ids (time prefix + random tail), so "never existed" is a fair comparison.

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from core.config import DataConfig
+from core.job_config import DataConfig
 from core.data import DatasetError, inspect_dataset, resolve_spec
 
 MALFORMED = Path(__file__).parent / "corpus" / "malformed"

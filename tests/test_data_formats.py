@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from core.config import DataConfig
+from core.job_config import DataConfig
 from core.data import DatasetError, inspect_dataset, prepare_arrays, resolve_spec
 
 GOOD = Path(__file__).parent / "corpus" / "good"

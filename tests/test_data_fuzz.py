@@ -8,7 +8,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.config import DataConfig
+from core.job_config import DataConfig
 from core.data import DatasetError, inspect_dataset, resolve_spec
 
 GOOD = Path(__file__).parent / "corpus" / "good"

@@ -11,8 +11,7 @@ from hypothesis import HealthCheck, given, settings as hypothesis_settings, stra
 
 from core.blobs import BlobStore
 from service.app import create_app
-from tests.conftest import ServerThread
-from tests.helpers import classic_csv, upload
+from tests.helpers import ServerThread, classic_csv, upload
 
 CORPUS = Path(__file__).parent / "corpus" / "malformed"
 CASES = json.loads((CORPUS / "EXPECTED.json").read_text())["cases"]

@@ -11,7 +11,7 @@ import structlog
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
-from core.config import JobConfig
+from core.job_config import JobConfig
 from core.ids import new_id, now
 from core.jobs import JobStore
 from core.settings import Settings
@@ -19,8 +19,7 @@ from service.app import create_app
 from service.metrics import UNMATCHED_ROUTE, Metrics
 from service.middleware import RequestContextMiddleware
 from service.readiness import Readiness, probe_client
-from tests.conftest import ServerThread
-from tests.helpers import classic_csv, upload
+from tests.helpers import ServerThread, classic_csv, upload
 
 TENANT, KEY = "ops", "KEY_OPS"
 UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"

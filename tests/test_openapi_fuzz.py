@@ -20,7 +20,7 @@ from schemathesis.specs.openapi.checks import (
 
 from core.settings import Settings
 from service.app import create_app
-from tests.conftest import ServerThread
+from tests.helpers import ServerThread
 
 TENANT, KEY = "fuzz", "KEY_FUZZ"
 AUTH = {"Authorization": f"Bearer {KEY}"}

@@ -4,7 +4,8 @@ from __future__ import annotations
 import threading
 import time
 
-from service.plot_cache import PlotCache, etag_for
+from service.etags import etag_for
+from service.plot_cache import PlotCache
 
 
 def test_simultaneous_misses_render_once():

@@ -8,7 +8,7 @@ import re
 import httpx
 import pytest
 
-from core.config import JobConfig
+from core.job_config import JobConfig
 from core.datasets import DatasetStore
 from core.ids import new_id, now
 from core.jobs import JobStore
@@ -16,8 +16,7 @@ from core.settings import Settings
 from service import problems
 from service.app import create_app
 from service.middleware import MAX_JSON_BODY_BYTES
-from tests.conftest import ServerThread
-from tests.helpers import classic_csv, upload
+from tests.helpers import ServerThread, classic_csv, upload
 
 TENANT, KEY = "errs", "KEY_ERRS"
 NEVER_JOB = "job_000000000000bbbbbbbbbbbb"

@@ -5,7 +5,7 @@ import json
 import re
 from pathlib import Path
 
-from core.config import JobConfig
+from core.job_config import JobConfig
 
 README = Path(__file__).parent.parent / "README.md"
 

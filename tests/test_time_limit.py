@@ -5,9 +5,8 @@ applies to this test's job only.
 """
 from __future__ import annotations
 
-from service.cli import stop_process_group
-from tests.conftest import start_worker, wait_for_worker
-from tests.helpers import classic_csv, submit, upload, wait_for
+from service.processes import stop_process_group
+from tests.helpers import classic_csv, start_worker, submit, upload, wait_for, wait_for_worker
 
 
 def test_soft_time_limit_fails_the_job(client, settings, redis_client, worker):

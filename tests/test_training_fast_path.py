@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from core.config import JobConfig
+from core.job_config import JobConfig
 from core.data import PreparedData
 from worker import devices, fast_input
 from worker.callbacks import StopWhen

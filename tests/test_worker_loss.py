@@ -15,9 +15,8 @@ import pytest
 from core import keys
 from core.jobs import JobStore
 from service.auth import OPEN_TENANT
-from service.cli import stop_process_group
-from tests.conftest import start_worker, wait_for_worker
-from tests.helpers import classic_csv, submit, upload, wait_for
+from service.processes import stop_process_group
+from tests.helpers import classic_csv, start_worker, submit, upload, wait_for, wait_for_worker
 from worker.reaper import reap
 
 

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import keras
 import numpy as np
 
-from core.config import JobConfig
+from core.job_config import JobConfig
 from worker import devices
 from worker.callbacks import EpochRecorder, StopWhen
 from worker.training import fit_run

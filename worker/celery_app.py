@@ -16,7 +16,7 @@ from celery import signals  # noqa: E402
 
 from core.jobs import JobStore  # noqa: E402
 from core.logging import configure as configure_logging  # noqa: E402
-from core.queue import enqueue, make_celery  # noqa: E402
+from core.broker import enqueue, make_celery  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from worker import presence, reaper  # noqa: E402
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import keras
 
-from core.config import JobConfig
+from core.job_config import JobConfig
 
 _LOSS = {
     "binary_classification": "binary_crossentropy",

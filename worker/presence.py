@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import redis
 
-from core import workers
+from core import worker_registry
 from core.logging import get_logger
 from core.settings import Settings
 
@@ -30,7 +30,7 @@ def start(settings: Settings, hostname: str, queues: list[str], on_beat: Callabl
     def beat() -> None:
         while not _stop.is_set():
             try:
-                workers.announce(client, hostname, record, ttl_ms)
+                worker_registry.announce(client, hostname, record, ttl_ms)
                 on_beat()
             except redis.RedisError as exc:
                 # Redis briefly away: our key expires and readiness reports it, which is the truth.
@@ -45,6 +45,6 @@ def stop() -> None:
     client = _state.get("client")
     if isinstance(client, redis.Redis):
         try:
-            workers.retire(client, str(_state["hostname"]))
+            worker_registry.retire(client, str(_state["hostname"]))
         except redis.RedisError:
             pass

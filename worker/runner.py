@@ -10,7 +10,7 @@ import keras
 from celery.exceptions import SoftTimeLimitExceeded
 
 from core.blobs import BlobStore
-from core.config import JobConfig
+from core.job_config import JobConfig
 from core.data import DatasetError, prepare_arrays
 from core.datasets import DatasetStore
 from core.ids import now

@@ -12,7 +12,7 @@ from celery import signals
 from core.blobs import BlobStore
 from core.datasets import DatasetStore
 from core.jobs import JobStore
-from core.queue import TRAIN_TASK
+from core.broker import TRAIN_TASK
 from worker.celery_app import app, settings
 
 

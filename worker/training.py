@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import keras
 
-from core.config import JobConfig
+from core.job_config import JobConfig
 from worker import fast_input
 from worker.model import build_model
 

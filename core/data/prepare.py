@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.config import DataConfig
+from core.job_config import DataConfig
 from core.data.scaling import apply_scaler, fit_scaler
 from core.data.spec import ACCEPTED, resolve
 from core.data.tables import scan_table

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.config import DataConfig
+from core.job_config import DataConfig
 from core.data.errors import config_error, config_errors
 from core.data.labels import Targets, encode_targets
 from core.data.npz import read_npz

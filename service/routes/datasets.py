@@ -11,6 +11,7 @@ from core.data import inspect_dataset
 from core.datasets import DatasetInUse
 from core.ids import new_id, now
 from service.deps import Blobs, Datasets, SettingsDep, Tenant
+from service.lookups import dataset_or_404, not_found
 from service.problems import Problem, ProblemDetails
 from service.schemas import Dataset, Page
 from service.upload import receive_upload
@@ -31,10 +32,6 @@ _UPLOAD_BODY = {
     }
 }
 _ERRORS = {code: {"model": ProblemDetails} for code in (400, 401, 413, 415, 422)}
-
-
-def not_found(dataset_id: str) -> Problem:
-    return Problem(404, f"There is no dataset {dataset_id!r}.")
 
 
 @router.post("", status_code=201, response_model=Dataset, openapi_extra=_UPLOAD_BODY,
@@ -82,10 +79,7 @@ def list_datasets(tenant: Tenant, datasets: Datasets,
 
 @router.get("/{dataset_id}", response_model=Dataset, responses={404: {"model": ProblemDetails}})
 def get_dataset(dataset_id: str, tenant: Tenant, datasets: Datasets) -> dict:
-    meta = datasets.get(tenant, dataset_id)
-    if meta is None:
-        raise not_found(dataset_id)
-    return meta
+    return dataset_or_404(datasets, tenant, dataset_id)
 
 
 @router.delete("/{dataset_id}", status_code=204, responses={404: {"model": ProblemDetails},
@@ -97,6 +91,6 @@ def delete_dataset(dataset_id: str, tenant: Tenant, datasets: Datasets, blobs: B
         raise Problem(409, f"Dataset {dataset_id} is used by queued or running job(s) {', '.join(exc.job_ids)}; "
                            "cancel them or wait for them to finish.") from None
     if meta is None:
-        raise not_found(dataset_id)
+        raise not_found("dataset", dataset_id)
     blobs.delete(tenant, dataset_id)
     return Response(status_code=204)

@@ -13,10 +13,10 @@ from core import keys
 from core.jobs import FINISHED
 from diagnosis.engine import MIN_EPOCHS, diagnose
 from service.deps import ContainerDep, Jobs, Plots, Tenant
+from service.lookups import job_or_404
 from service.plot_responses import PLOT_RESPONSES, plot_response
 from service.presenters import columns, is_final, main_metric
 from service.problems import Problem, ProblemDetails
-from service.routes.jobs import load
 from service.schemas import Diagnosis, History
 
 router = APIRouter(prefix="/v1/jobs/{job_id}", tags=["jobs"])
@@ -44,7 +44,7 @@ def current_diagnosis(jobs: Jobs, tenant: str, record: dict, runs: list[dict]) -
 
 @router.get("/history", response_model=History, responses=_ERRORS)
 def get_history(job_id: str, tenant: Tenant, jobs: Jobs) -> dict:
-    record = load(jobs, tenant, job_id)
+    record = job_or_404(jobs, tenant, job_id)
     seed = record["config"]["training"]["seed"]
     runs = histories(jobs, tenant, record)
     return {"runs": [{"run": i, "seed": seed + i - 1, "epochs_completed": len(run.get("loss", [])), "history": run}
@@ -53,7 +53,7 @@ def get_history(job_id: str, tenant: Tenant, jobs: Jobs) -> dict:
 
 @router.get("/diagnosis", response_model=Diagnosis, responses=_ERRORS)
 def get_diagnosis(job_id: str, tenant: Tenant, jobs: Jobs) -> dict:
-    record = load(jobs, tenant, job_id)
+    record = job_or_404(jobs, tenant, job_id)
     diagnosis = current_diagnosis(jobs, tenant, record, histories(jobs, tenant, record))
     if diagnosis is None:
         raise Problem(409, f"Job {job_id} has fewer than {MIN_EPOCHS} epochs so far ({record['status']}); "
@@ -63,7 +63,7 @@ def get_diagnosis(job_id: str, tenant: Tenant, jobs: Jobs) -> dict:
 
 @router.get("/plots/{filename}", responses={**PLOT_RESPONSES, **_ERRORS})
 def get_plot(job_id: str, filename: str, request: Request, tenant: Tenant, jobs: Jobs, plots: Plots):
-    record = load(jobs, tenant, job_id)
+    record = job_or_404(jobs, tenant, job_id)
     runs = histories(jobs, tenant, record)
     diagnosis = current_diagnosis(jobs, tenant, record, runs)
     expected = ["loss", main_metric(record["config"]["task"])]
@@ -73,7 +73,7 @@ def get_plot(job_id: str, filename: str, request: Request, tenant: Tenant, jobs:
 @router.get("/events", response_class=EventSourceResponse,
             responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}, **_ERRORS})
 async def job_events(job_id: str, tenant: Tenant, jobs: Jobs, container: ContainerDep) -> EventSourceResponse:
-    record = load(jobs, tenant, job_id)
+    record = job_or_404(jobs, tenant, job_id)
     return EventSourceResponse(_stream(container.aredis, jobs, tenant, record), ping=15)
 
 

@@ -6,15 +6,16 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Response
 from fastapi.concurrency import run_in_threadpool
 
-from core.config import JobConfig
+from core.job_config import JobConfig
 from core.cudnn import cudnn_eligibility
 from core.data import resolve_spec
 from core.idempotency import fingerprint
 from core.ids import new_id, now
 from core.jobs import ACTIVE, FINISHED
-from core.queue import enqueue
+from core.broker import enqueue
 from service.deps import ContainerDep, Datasets, Jobs, Tenant
 from service.limits import limit_errors
+from service.lookups import job_or_404
 from service.presenters import job_resource
 from service.problems import Problem, ProblemDetails
 from service.schemas import Job, JobStatus, Page
@@ -22,17 +23,6 @@ from service.schemas import Job, JobStatus, Page
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 _ERRORS = {code: {"model": ProblemDetails} for code in (401, 404, 409, 422, 429)}
 RETRY_AFTER_S = "2"
-
-
-def not_found(job_id: str) -> Problem:
-    return Problem(404, f"There is no job {job_id!r}.")
-
-
-def load(jobs: Jobs, tenant: str, job_id: str) -> dict:
-    record = jobs.get(tenant, job_id)
-    if record is None:
-        raise not_found(job_id)
-    return record
 
 
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255,
@@ -117,7 +107,7 @@ def list_jobs(tenant: Tenant, jobs: Jobs, status: JobStatus | None = None, datas
 
 @router.get("/{job_id}", response_model=Job, responses=_ERRORS)
 def get_job(job_id: str, tenant: Tenant, jobs: Jobs) -> dict:
-    return job_resource(load(jobs, tenant, job_id))
+    return job_resource(job_or_404(jobs, tenant, job_id))
 
 
 def _cancel(jobs: Jobs, datasets: Datasets, tenant: str, record: dict) -> None:
@@ -133,17 +123,17 @@ def _cancel(jobs: Jobs, datasets: Datasets, tenant: str, record: dict) -> None:
 
 @router.post("/{job_id}/cancel", status_code=202, response_model=Job, responses=_ERRORS)
 def cancel_job(job_id: str, response: Response, tenant: Tenant, jobs: Jobs, datasets: Datasets) -> dict:
-    record = load(jobs, tenant, job_id)
+    record = job_or_404(jobs, tenant, job_id)
     if record["status"] in FINISHED:
         raise Problem(409, f"Job {job_id} already finished ({record['status']}); there is nothing to cancel.")
     _cancel(jobs, datasets, tenant, record)
     response.headers["Location"] = f"/v1/jobs/{job_id}"
-    return job_resource(load(jobs, tenant, job_id))
+    return job_resource(job_or_404(jobs, tenant, job_id))
 
 
 @router.delete("/{job_id}", status_code=204, responses=_ERRORS)
 def delete_job(job_id: str, tenant: Tenant, jobs: Jobs, datasets: Datasets) -> Response:
-    record = load(jobs, tenant, job_id)
+    record = job_or_404(jobs, tenant, job_id)
     if record["status"] in ACTIVE:
         _cancel(jobs, datasets, tenant, record)
     datasets.remove_user(tenant, record["dataset_id"], job_id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import redis
 from celery import Celery
 
-from core import workers
+from core import worker_registry
 from core.settings import Settings
 
 TRAIN_TASK = "lstm_doctor.train"
@@ -49,6 +49,6 @@ def make_celery(settings: Settings, redis_url: str) -> Celery:
 
 def enqueue(app: Celery, client: redis.Redis, tenant: str, job_id: str, device: str) -> str:
     """Sends a job to the queue its ``device`` setting routes to; returns that queue."""
-    queue = workers.route(device, workers.online(client))
+    queue = worker_registry.route(device, worker_registry.online(client))
     app.send_task(TRAIN_TASK, args=[tenant, job_id], queue=queue)
     return queue
