@@ -10,6 +10,7 @@ import redis
 from celery import Celery
 
 from core import worker_registry
+from core.redis_client import HEALTH_CHECK_S, celery_connection
 from core.settings import Settings
 
 TRAIN_TASK = "lstm_doctor.train"
@@ -17,8 +18,14 @@ QUEUES = ("gpu", "cpu")
 
 
 def make_celery(settings: Settings, redis_url: str) -> Celery:
-    app = Celery("lstm_doctor", broker=redis_url, backend=redis_url)
+    url, sentinel_options = celery_connection(redis_url)
+    app = Celery("lstm_doctor", broker=url, backend=url)
     hard_limit = settings.job_soft_time_limit_s + 60
+    # Connection hardening for a Redis broker that may fail over (Celery/kombu issue tracker
+    # advice): TCP keepalive and a periodic health check so a dead master is noticed in seconds,
+    # bounded connect/read timeouts so nothing waits forever on a half-open socket.
+    hardening = {"socket_keepalive": True, "socket_connect_timeout": 5, "socket_timeout": 30,
+                 "retry_on_timeout": True, "health_check_interval": HEALTH_CHECK_S}
     app.conf.update(
         task_serializer="json",
         result_serializer="json",
@@ -35,7 +42,20 @@ def make_celery(settings: Settings, redis_url: str) -> Celery:
         worker_proc_alive_timeout=180,
         task_soft_time_limit=settings.job_soft_time_limit_s,
         task_time_limit=hard_limit,
-        broker_transport_options={"visibility_timeout": hard_limit + 300},
+        broker_transport_options={"visibility_timeout": hard_limit + 300, **sentinel_options, **hardening},
+        result_backend_transport_options={**sentinel_options, **hardening},
+        redis_socket_keepalive=True,
+        redis_socket_connect_timeout=5,
+        redis_socket_timeout=30,
+        redis_retry_on_timeout=True,
+        redis_backend_health_check_interval=HEALTH_CHECK_S,
+        # A lost broker connection (a failover) must not lose the consumer: reconnect forever,
+        # also after channel errors, and keep training what is running — its message is
+        # unacknowledged, so it may come back once more; the job record's fencing skips it.
+        broker_connection_retry=True,
+        broker_connection_max_retries=None,
+        broker_channel_error_retry=True,
+        worker_cancel_long_running_tasks_on_connection_loss=False,
         # Our job records live under our own keys; Celery's results would only duplicate them.
         task_ignore_result=True,
         task_default_queue="cpu",

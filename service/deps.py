@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from core.blobs import BlobStore
+from core.blobs import BlobCache, BlobStore
 from core.datasets import DatasetStore
 from core.jobs import JobStore
 from core.settings import Settings
@@ -60,6 +60,10 @@ async def _blobs(container: ContainerDep) -> BlobStore:
     return container.blobs
 
 
+async def _blob_cache(container: ContainerDep) -> BlobCache:
+    return container.blob_cache
+
+
 async def _plots(container: ContainerDep) -> PlotCache:
     return container.plots
 
@@ -69,4 +73,5 @@ SettingsDep = Annotated[Settings, Depends(_settings)]
 Jobs = Annotated[JobStore, Depends(_jobs)]
 Datasets = Annotated[DatasetStore, Depends(_datasets)]
 Blobs = Annotated[BlobStore, Depends(_blobs)]
+BlobFiles = Annotated[BlobCache, Depends(_blob_cache)]
 Plots = Annotated[PlotCache, Depends(_plots)]

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import redis
 
 from core import worker_registry
+from core.redis_client import connect
 
 PROBE_TIMEOUT_S = 1.0
 CACHE_TTL_S = 1.5
@@ -31,8 +32,8 @@ class ReadinessReport:
 
 def probe_client(redis_url: str) -> redis.Redis:
     """A client that gives up within a second: a probe must answer, not wait for Redis."""
-    return redis.Redis.from_url(redis_url, decode_responses=True, socket_timeout=PROBE_TIMEOUT_S,
-                                socket_connect_timeout=PROBE_TIMEOUT_S, retry_on_timeout=False)
+    return connect(redis_url, retry_s=0, decode_responses=True, socket_timeout=PROBE_TIMEOUT_S,
+                   socket_connect_timeout=PROBE_TIMEOUT_S, retry_on_timeout=False)
 
 
 class Readiness:

@@ -1,4 +1,4 @@
-"""Streams a multipart upload straight into the blob store's staging area.
+"""Streams a multipart upload into a local staging file (hashed as it is written).
 
 Starlette's form parser would spool the whole body before we could look at its size; parsing
 the stream ourselves lets us stop at the first byte past the limit (413) and hash as we write.
@@ -15,7 +15,7 @@ from starlette.requests import ClientDisconnect
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from core.blobs import BlobStore
+from core.blobs import BlobCache
 from service.problems import Problem
 
 MAX_NAME_BYTES = 1024
@@ -34,7 +34,7 @@ class _TooLarge(Exception):
     pass
 
 
-async def receive_upload(request: Request, blobs: BlobStore, max_bytes: int) -> Upload:
+async def receive_upload(request: Request, files: BlobCache, max_bytes: int) -> Upload:
     """Returns the staged upload; raises Problem (and leaves nothing behind) when it is not acceptable."""
     content_type, params = parse_options_header(request.headers.get("content-type", ""))
     if content_type != b"multipart/form-data" or not params.get(b"boundary"):
@@ -43,7 +43,7 @@ async def receive_upload(request: Request, blobs: BlobStore, max_bytes: int) -> 
     if declared and declared.isdigit() and int(declared) > max_bytes + 64 * 1024:
         raise _too_large(max_bytes)
 
-    staged = blobs.staging_file()
+    staged = files.staging_file()
     state: dict = {"part": None, "headers": {}, "field": b"", "value": b"", "filename": None, "name": None,
                    "size": 0, "file_seen": False}
     digest = hashlib.sha256()

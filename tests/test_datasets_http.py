@@ -9,7 +9,7 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
 
-from core.blobs import BlobStore
+from core.blobs import BlobStore, open_blob_cache, open_blob_store
 from service.app import create_app
 from tests.helpers import ServerThread, classic_csv, upload
 
@@ -18,11 +18,11 @@ CASES = json.loads((CORPUS / "EXPECTED.json").read_text())["cases"]
 
 
 def stored_state(redis_client, blobs: BlobStore) -> tuple[int, frozenset[str]]:
-    return blobs.count(), frozenset(redis_client.scan_iter("ld:t:*:ds*"))
+    return len(list(blobs.keys())), frozenset(redis_client.scan_iter("ld:t:*:ds*"))
 
 
 def test_malformed_corpus_is_rejected_and_nothing_is_stored(client, settings, redis_client):
-    blobs = BlobStore(settings.blob_dir)
+    blobs = open_blob_store(settings)
     uploads = [case for case in CASES if case["stage"] == "upload"]
     assert len(uploads) >= 15
     before = stored_state(redis_client, blobs)
@@ -98,7 +98,7 @@ def test_not_multipart_and_missing_file_field(client):
 
 def test_oversize_upload_is_413_and_keeps_nothing(settings, redis_client):
     small = settings.model_copy(update={"max_upload_mb": 1})
-    blobs = BlobStore(settings.blob_dir)
+    blobs = open_blob_store(settings)
     before = stored_state(redis_client, blobs)
     with ServerThread(create_app(small)) as server, httpx.Client(base_url=server.url, timeout=30) as http:
         big = b"x,label\n" + b"0.5,1\n" * 200_000  # 1.2 MB
@@ -112,7 +112,7 @@ def test_oversize_upload_is_413_and_keeps_nothing(settings, redis_client):
         assert chunked.status_code == 413, chunked.text
         assert http.get("/healthz").status_code == 200
     assert stored_state(redis_client, blobs) == before
-    assert not any((settings.blob_dir / ".staging").iterdir())
+    assert open_blob_cache(settings).staged_count() == 0
 
 
 @hypothesis_settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

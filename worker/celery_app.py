@@ -11,12 +11,12 @@ import os
 # print; quiet logs by default, as everywhere else. Set before any child imports TensorFlow.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import redis  # noqa: E402
 from celery import signals  # noqa: E402
 
 from core.jobs import JobStore  # noqa: E402
 from core.logging import configure as configure_logging  # noqa: E402
 from core.broker import enqueue, make_celery  # noqa: E402
+from core.redis_client import WORKER_RETRY_S, connect  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from worker import presence, reaper  # noqa: E402
 
@@ -30,7 +30,7 @@ app.conf.imports = ("worker.tasks",)
 
 @signals.worker_ready.connect
 def _announce(sender, **_: object) -> None:
-    client = redis.Redis.from_url(settings.redis_url, decode_responses=True)
+    client = connect(settings.redis_url, decode_responses=True, retry_s=WORKER_RETRY_S)
     jobs = JobStore(client)
 
     def sweep() -> int:

@@ -14,6 +14,7 @@ import redis
 
 from core import worker_registry
 from core.logging import get_logger
+from core.redis_client import WORKER_RETRY_S, connect
 from core.settings import Settings
 
 log = get_logger("worker.presence")
@@ -22,7 +23,7 @@ _state: dict[str, object] = {}
 
 
 def start(settings: Settings, hostname: str, queues: list[str], on_beat: Callable[[], object]) -> None:
-    client = redis.Redis.from_url(settings.redis_url, decode_responses=True)
+    client = connect(settings.redis_url, decode_responses=True, retry_s=WORKER_RETRY_S)
     record = json.dumps({"hostname": hostname, "queues": queues, "device": "gpu" if "gpu" in queues else "cpu"})
     ttl_ms = int(settings.heartbeat_s * 3 * 1000)
     _state.update(client=client, hostname=hostname)

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import keras
 from celery.exceptions import SoftTimeLimitExceeded
 
-from core.blobs import BlobStore
+from core.blobs import BlobCache, BlobCorrupt, BlobNotFound
+from core.blobs import keys as blob_keys
 from core.job_config import JobConfig
 from core.data import DatasetError, prepare_arrays
 from core.datasets import DatasetStore
@@ -39,7 +40,7 @@ class JobRunner:
     settings: Settings
     jobs: JobStore
     datasets: DatasetStore
-    blobs: BlobStore
+    blobs: BlobCache
     hostname: str
 
     def run(self, tenant: str, job_id: str) -> None:
@@ -95,7 +96,14 @@ class JobRunner:
         if meta is None:
             raise JobFailed("dataset_missing", f"dataset {config.dataset_id} no longer exists")
         try:
-            prepared = prepare_arrays(self.blobs.path(tenant, meta["id"]), meta["format"], config.data, config.task)
+            # Streamed down from the blob store once per worker machine, then read from its cache.
+            path = self.blobs.file(blob_keys.dataset(tenant, meta["id"]), meta["sha256"])
+        except BlobNotFound:
+            raise JobFailed("dataset_missing", f"the bytes of dataset {config.dataset_id} are gone from the blob store") from None
+        except BlobCorrupt as exc:
+            raise JobFailed("invalid_dataset", str(exc)) from None
+        try:
+            prepared = prepare_arrays(path, meta["format"], config.data, config.task)
         except DatasetError as exc:
             raise JobFailed("invalid_dataset", exc.detail) from exc
         baseline = baseline_loss(config.task, prepared.y_train, prepared.y_val)

@@ -6,13 +6,13 @@ import functools
 import os
 from collections.abc import Iterator
 
-import redis
 from celery import signals
 
-from core.blobs import BlobStore
+from core.blobs import open_blob_cache
 from core.datasets import DatasetStore
 from core.jobs import JobStore
 from core.broker import TRAIN_TASK
+from core.redis_client import WORKER_RETRY_S, connect
 from worker.celery_app import app, settings
 
 
@@ -49,8 +49,8 @@ def _warm_up(**_: object) -> None:
 def _runner(hostname: str):
     from worker.runner import JobRunner
 
-    client = redis.Redis.from_url(settings.redis_url, decode_responses=True)
-    return JobRunner(settings, JobStore(client), DatasetStore(client), BlobStore(settings.blob_dir), hostname)
+    client = connect(settings.redis_url, decode_responses=True, retry_s=WORKER_RETRY_S)
+    return JobRunner(settings, JobStore(client), DatasetStore(client), open_blob_cache(settings), hostname)
 
 
 @app.task(name=TRAIN_TASK, bind=True)

@@ -7,10 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
+from core.blobs import keys as blob_keys
 from core.data import inspect_dataset
 from core.datasets import DatasetInUse
 from core.ids import new_id, now
-from service.deps import Blobs, Datasets, SettingsDep, Tenant
+from service.deps import BlobFiles, Blobs, Datasets, SettingsDep, Tenant
 from service.lookups import dataset_or_404, not_found
 from service.problems import Problem, ProblemDetails
 from service.schemas import Dataset, Page
@@ -36,12 +37,17 @@ _ERRORS = {code: {"model": ProblemDetails} for code in (400, 401, 413, 415, 422)
 
 @router.post("", status_code=201, response_model=Dataset, openapi_extra=_UPLOAD_BODY,
              responses={200: {"model": Dataset, "description": "These bytes were uploaded before"}, **_ERRORS})
-async def upload_dataset(request: Request, response: Response, tenant: Tenant, datasets: Datasets, blobs: Blobs,
+async def upload_dataset(request: Request, response: Response, tenant: Tenant, datasets: Datasets, files: BlobFiles,
                          settings: SettingsDep) -> dict:
-    upload = await receive_upload(request, blobs, settings.max_upload_bytes)
+    upload = await receive_upload(request, files, settings.max_upload_bytes)
     try:
         # Known bytes are answered before validating them again (they passed once already).
         if known := datasets.by_sha(tenant, upload.sha256):
+            key = blob_keys.dataset(tenant, known["id"])
+            if not await run_in_threadpool(files.store.exists, key):
+                # The record outlived its bytes (a store restored from an older backup): these
+                # are the same bytes, so they make the dataset whole again.
+                await run_in_threadpool(files.put, key, upload.path, upload.sha256)
             return _already_uploaded(response, known)
         info = await run_in_threadpool(inspect_dataset, upload.path, upload.filename,
                                        max_bytes=settings.max_upload_bytes)
@@ -52,14 +58,16 @@ async def upload_dataset(request: Request, response: Response, tenant: Tenant, d
         meta = {"id": dataset_id, "name": upload.name or upload.filename, "size_bytes": upload.size,
                 "sha256": upload.sha256, "created_at": now(), **info}
         try:
-            blobs.commit(upload.path, tenant, dataset_id)
+            # To the blob store (a multipart upload streamed from disk, for S3) before the record:
+            # a dataset that exists in Redis always has its bytes.
+            await run_in_threadpool(files.put, blob_keys.dataset(tenant, dataset_id), upload.path, upload.sha256)
             datasets.create(tenant, meta)
         except BaseException:
-            blobs.delete(tenant, dataset_id)
+            await run_in_threadpool(files.store.delete, blob_keys.dataset(tenant, dataset_id))
             datasets.release_sha(tenant, upload.sha256, dataset_id)
             raise
     finally:
-        Path(upload.path).unlink(missing_ok=True)  # no-op once committed (renamed away)
+        Path(upload.path).unlink(missing_ok=True)  # no-op once kept (renamed away)
     response.headers["Location"] = f"/v1/datasets/{dataset_id}"
     return meta
 
@@ -92,5 +100,5 @@ def delete_dataset(dataset_id: str, tenant: Tenant, datasets: Datasets, blobs: B
                            "cancel them or wait for them to finish.") from None
     if meta is None:
         raise not_found("dataset", dataset_id)
-    blobs.delete(tenant, dataset_id)
+    blobs.delete(blob_keys.dataset(tenant, dataset_id))
     return Response(status_code=204)

@@ -6,6 +6,8 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Response
 from fastapi.concurrency import run_in_threadpool
 
+from core.blobs import BlobCorrupt, BlobNotFound
+from core.blobs import keys as blob_keys
 from core.job_config import JobConfig
 from core.cudnn import cudnn_eligibility
 from core.data import resolve_spec
@@ -79,7 +81,13 @@ async def _accept(config: JobConfig, tenant: str, container: ContainerDep) -> di
         raise Problem(422, f"There is no dataset {config.dataset_id!r}; upload one with POST /v1/datasets.",
                       title="Validation failed",
                       errors=[{"loc": ["body", "dataset_id"], "msg": "unknown dataset"}])
-    spec = await run_in_threadpool(resolve_spec, container.blobs.path(tenant, meta["id"]), meta["format"],
+    try:
+        path = await run_in_threadpool(container.blob_cache.file, blob_keys.dataset(tenant, meta["id"]), meta["sha256"])
+    except (BlobNotFound, BlobCorrupt):
+        raise Problem(422, f"The bytes of dataset {meta['id']} are missing or damaged in the blob store; upload "
+                           "the file again (the same bytes restore this dataset).", title="Validation failed",
+                      errors=[{"loc": ["body", "dataset_id"], "msg": "dataset bytes missing"}]) from None
+    spec = await run_in_threadpool(resolve_spec, path, meta["format"],
                                    config.data, config.task)
     if jobs.active_count(tenant) >= settings.max_queued_jobs:
         raise Problem(429, f"You already have {settings.max_queued_jobs} queued or running jobs "

@@ -1,0 +1,10 @@
+"""Blob object names. Nothing else spells one; ids are ours, never a client's filename."""
+from __future__ import annotations
+
+
+def dataset(tenant: str, dataset_id: str) -> str:
+    return f"datasets/{tenant}/{dataset_id}"
+
+
+def datasets_prefix(tenant: str | None = None) -> str:
+    return f"datasets/{tenant}/" if tenant else "datasets/"
