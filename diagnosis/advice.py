@@ -1,13 +1,44 @@
 """Words for a reading: one summary sentence with its numbers, and recommendations a user can act on.
 
-Recommendations name a number whenever the history gives one (the epoch to stop at, how many
-epochs to train, the learning rate to use); generic advice is the fallback, not the rule.
+Recommendations start from the run's own configuration when it is known (the job's learning
+rate, epochs, units, dropout, batch size — ``Training``), else from what the history shows
+(a `learning_rate` curve), and name a number whenever the curves give one: the epoch to stop
+at, how much longer to train and why, the learning rate to use. Generic advice is the fallback.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+
 from diagnosis.single_run import RunReading
-from diagnosis.thresholds import (BLOW_UP, DIVERGE_SHARE, HIGH_TRAIN_SHARE, SPIKE_SHARE, TREND_EPOCHS, VAL_SCATTER,
-                                 VAL_SWING)
+
+
+@dataclass(frozen=True)
+class Training:
+    """What the run was trained with, as far as known (a job's config; nothing for a bare history)."""
+
+    learning_rate: float | None = None
+    optimizer: str | None = None
+    epochs: int | None = None
+    batch_size: int | None = None
+    units: int | None = None
+    layers: int | None = None
+    dropout: float | None = None
+
+    @classmethod
+    def from_config(cls, config: Mapping | None) -> Training:
+        """From a job config as API.md spells it (``training``, ``model`` sections), missing parts tolerated."""
+        if not config:
+            return cls()
+        training = config.get("training") or {}
+        model = config.get("model") or {}
+        layers = model.get("layers") or []
+        return cls(
+            learning_rate=training.get("learning_rate"), optimizer=training.get("optimizer"),
+            epochs=training.get("epochs"), batch_size=training.get("batch_size"),
+            units=layers[0].get("units") if layers else None, layers=len(layers) or None,
+            dropout=max((layer.get("dropout") or 0.0) for layer in layers) if layers else None,
+        )
 
 
 def _pct(fraction: float) -> str:
@@ -35,101 +66,104 @@ def summary(reading: RunReading) -> str:
     return text
 
 
+def _against(f) -> str:
+    return "the trivial predictor's loss" if f.reference_known else "the first epoch's loss"
+
+
 def _verdict_sentence(reading: RunReading) -> str:
-    e, n = reading.evidence, reading.notes
+    e, f = reading.evidence, reading.features
     epochs = e["epochs"]
     verdict, reasons = reading.verdict, reading.reasons
     if verdict == "unstable":
         if "nan_loss" in reasons:
-            return f"The loss became NaN or infinite at epoch {n.get('first_bad_epoch', '?')}: training broke down."
+            return f"The loss became NaN or infinite at epoch {f.first_bad_epoch}: training broke down."
+        if "runs_disagree" in reasons:
+            return "The runs disagree: the outcome depends on the seed."
         if "diverging" in reasons:
-            if max(n["train_peak"], n["val_peak"]) >= BLOW_UP:
-                return (f"The loss blew up to {max(n['train_peak'], n['val_peak']):.3g}× its reference level "
-                        "during training: the optimiser is not in control, even if it recovered.")
-            if n["train_rise"] >= DIVERGE_SHARE:
-                return (f"Training loss climbed back up by {_pct(n['train_rise'])} of its first-epoch level: "
-                        "the optimiser is diverging instead of converging.")
-            return (f"Validation loss ended at {n['val_share']:.1f}× the trivial predictor's while training loss "
-                    "stayed high: the model's predictions are worse than guessing.")
-        if n["val_swing"] >= VAL_SWING:
-            return ("Validation loss swings from epoch to epoch by more than the model ever gained over the "
-                    "trivial predictor: the curves are too erratic to read.")
-        if n.get("val_scatter", 0.0) >= VAL_SCATTER:
-            return (f"Validation loss is thrown up and down around its trend by about {_pct(n['val_scatter'])} of "
-                    "what the model gained over the trivial predictor: the curves are too erratic to read.")
-        if n["train_spike"] >= SPIKE_SHARE:
-            return (f"Late in training the loss jumped back up by {_pct(n['train_spike'])} of its first-epoch "
-                    "level in one epoch: the optimiser is being thrown around.")
-        return (f"Training loss zig-zags by about {_pct(n['train_roughness'])} of its first-epoch level from "
-                "epoch to epoch in the second half of training: the curves are too erratic to read.")
+            return (f"The training loss blew up to {f.peak:.3g}× {_against(f)} and ended above where it started: "
+                    "the optimiser is not in control.")
+        return (f"The training loss jumped up {f.jumps} times by more than a quarter of {_against(f)} and ended "
+                "above where it started: the optimiser is being thrown around.")
     if verdict == "overfit":
-        text = (f"Validation loss bottomed out at epoch {e['best_epoch']} and rose {_pct(e['val_loss_rise'])} "
-                f"since, while training loss kept falling.")
+        text = (f"Validation loss bottomed out at epoch {e['best_epoch']} of {epochs} and rose {_pct(f.rise)} since, "
+                f"while training loss {'kept falling' if f.train_fell_after_best > 0 else 'stayed flat'}.")
         if "generalization_gap" in reasons:
-            text += f" The gap between validation and training loss has grown to {_num(e['generalization_gap'])}."
+            text += f" Validation loss now sits {_num(e['generalization_gap'])} above training loss."
         return text
     if verdict == "underfit":
         parts = []
         if "high_training_loss" in reasons:
-            if n["train_share"] >= HIGH_TRAIN_SHARE:
-                parts.append(f"Training loss ended at {_num(e['final_loss'])}, still "
-                             f"{_pct(n['train_share'])} of its first-epoch level")
-            else:
-                parts.append(f"Validation loss never got below {_pct(n['best_val_share'])} of "
-                             + (f"the trivial predictor's {_num(e['baseline_loss'])}" if e["baseline_loss"] is not None
-                                else "its first-epoch level")
-                             + f", and training loss is still {_pct(n['train_share'])} of its first-epoch level")
+            parts.append(f"training loss ended at {_pct(f.train_level)} of {_against(f)}: the model has barely "
+                         "learned the training data")
         if "still_improving" in reasons:
-            drop = n.get("projected_drop")
-            projection = f"; its trend projects about {_pct(drop)} lower with more training" if drop else ""
-            parts.append(f"the {n['watched']} loss was still falling clearly after {epochs} epochs{projection}")
+            watched = "validation" if f.has_validation else "training"
+            parts.append(f"the {watched} loss was still falling at the end ({_pct(f.val_tail_fall)} over the last "
+                         f"{f.tail} epochs of {epochs})")
         text = "; ".join(parts)
         return text[0].upper() + text[1:] + "."
     if verdict == "good_fit":
-        level = (f"validation loss ended at {_pct(n['val_share'])} of the trivial predictor's"
-                 if e["baseline_loss"] is not None else "validation loss tracks it")
-        return (f"Training loss fell to {_pct(n['train_share'])} of its first-epoch level and flattened; {level} "
-                f"(best at epoch {e['best_epoch']}, {_pct(e['val_loss_rise'] or 0.0)} above that at the end).")
+        level = (f"validation loss ended at {_pct(f.val_level)} of the trivial predictor's"
+                 if f.reference_known and f.val_level is not None else "validation loss tracks it")
+        return (f"Training loss came down to {_pct(f.train_level)} of {_against(f)} and flattened; {level} "
+                f"(best at epoch {e['best_epoch']}, {_pct(max(f.rise, 0.0))} above that at the end).")
     if "no_validation" in reasons:
         return ("There is no validation curve and the training curve shows no underfitting, "
                 "so overfitting cannot be judged.")
-    return f"Only {epochs} epochs: too few to read a trend."
+    return f"Only {epochs} epoch{'s' if epochs != 1 else ''}: too few to read a trend."
 
 
-def recommendations(reading: RunReading, *, task: str | None = None) -> list[str]:
-    e, n = reading.evidence, reading.notes
-    epochs = e["epochs"]
-    lr = n.get("learning_rate")
+def recommendations(reading: RunReading, *, task: str | None = None, training: Training | None = None) -> list[str]:
+    e, f = reading.evidence, reading.features
+    training = training or Training()
+    epochs = e["epochs"] or 0
+    lr = training.learning_rate or reading.notes.get("learning_rate")
     verdict, reasons = reading.verdict, reading.reasons
     advice: list[str] = []
     if verdict == "unstable":
-        factor = 3 if "oscillating" in reasons else 10
-        advice.append(f"Lower the learning rate to {_lr(lr / factor)}" if lr
-                      else f"Lower the learning rate {factor}× (e.g. Adam's 0.001 → {_lr(0.001 / factor)})")
-        if "oscillating" in reasons:
-            advice.append("Use larger batches (64–128) to steady the gradient")
+        factor = 10 if "nan_loss" in reasons or "diverging" in reasons else 3
+        if lr:
+            advice.append(f"Lower the learning rate {factor}×: {_lr(lr)} → {_lr(lr / factor)}")
+        else:
+            advice.append(f"Lower the learning rate {factor}× (e.g. Adam's 0.001 → {_lr(0.001 / factor)})")
+        if "runs_disagree" in reasons:
+            advice.append("Judge the spread of several repeats, not one run")
+        elif factor == 3:
+            batch = training.batch_size
+            advice.append(f"Use larger batches ({batch} → {batch * 2}) to steady the gradient" if batch
+                          else "Use larger batches (64–128) to steady the gradient")
         else:
             advice.append("Clip gradients (clipnorm = 1.0)")
             advice.append("Scale inputs and targets (scale: standard) and check the data for NaN/inf")
     elif verdict == "overfit":
-        advice.append(f"Stop at epoch {e['best_epoch']} (early stopping on val_loss, patience ≈ {patience(epochs)}, "
-                      "restore_best_weights)")
-        advice.append("Add dropout 0.2–0.5 (and recurrent_dropout 0.1–0.3)")
-        advice.append("Reduce capacity: halve the LSTM units or drop a layer")
+        advice.append(f"Stop at epoch {e['best_epoch']}: validation loss rose {_pct(f.rise)} after it "
+                      f"(early stopping on val_loss, patience ≈ {patience(epochs)}, restore_best_weights)")
+        if training.dropout is not None and training.dropout >= 0.2:
+            advice.append(f"Raise dropout ({training.dropout:g} → {min(0.5, training.dropout + 0.2):g}) "
+                          "or add recurrent_dropout 0.1–0.3")
+        else:
+            advice.append("Add dropout 0.2–0.5 (and recurrent_dropout 0.1–0.3)")
+        advice.append(f"Reduce capacity: {training.units} → {max(1, training.units // 2)} LSTM units"
+                      if training.units else "Reduce capacity: halve the LSTM units or drop a layer")
         advice.append("Train on more data if you have it")
     elif verdict == "underfit":
         if "still_improving" in reasons:
-            times = 3 if n["still_to_gain"] >= 0.5 else 2
-            if times * epochs >= 20:
-                advice.append(f"Train ~{times}× longer ({times * epochs} epochs)")
-            else:
-                advice.append(f"Train at least 20 epochs (this run stopped after {epochs} while still improving)")
+            times = 3 if f.val_tail_fall >= 0.2 or epochs < 10 else 2
+            target = max(times * epochs, 20)
+            watched = "validation" if f.has_validation else "training"
+            advice.append(f"Train ~{max(2, round(target / max(epochs, 1)))}× longer ({target} epochs): {watched} loss "
+                          f"still fell {_pct(f.val_tail_fall)} over the last {f.tail} epochs")
             if lr and lr < 5e-4:
-                advice.append(f"Raise the learning rate to {_lr(lr * 3)}")
+                advice.append(f"Raise the learning rate: {_lr(lr)} → {_lr(lr * 3)}")
         if "high_training_loss" in reasons:
-            advice.append("Add capacity: double the LSTM units or add a second LSTM layer")
-            if "still_improving" not in reasons:
-                advice.append("Lower dropout if any, and check the inputs are scaled and the window covers the pattern")
+            if training.units:
+                advice.append(f"Add capacity: {training.units} → {training.units * 2} LSTM units, or a second layer")
+            else:
+                advice.append("Add capacity: double the LSTM units or add a second LSTM layer")
+            if training.dropout:
+                advice.append(f"Lower dropout ({training.dropout:g} → {training.dropout / 2:g})")
+            if lr and lr < 3e-4 and "still_improving" not in reasons:
+                advice.append(f"Raise the learning rate: {_lr(lr)} → {_lr(lr * 3)}")
+            advice.append("Check the inputs are scaled and the window covers the pattern")
     elif verdict == "good_fit":
         advice.append(f"Keep this configuration; early stopping (patience ≈ {patience(epochs)}) around epoch "
                       f"{e['best_epoch']} guards against drifting into overfitting")
@@ -137,11 +171,11 @@ def recommendations(reading: RunReading, *, task: str | None = None) -> list[str
     elif "no_validation" in reasons:
         advice.append("Hold out validation data (validation_split 0.2) so overfitting can be judged")
     else:
-        advice.append(f"Train at least {max(2 * TREND_EPOCHS, 20)} epochs before judging the fit")
+        advice.append(f"Train at least 20 epochs before judging the fit (this run has {epochs})")
     if "noisy_validation" in reading.flags:
         advice.append("The validation curve is noisy: use a larger validation split (0.2–0.3)")
     # An overfit model ends above the trivial predictor because it overfits; the data are not to blame.
-    if "baseline_not_beaten" in reading.flags and verdict != "overfit":
+    if "baseline_not_beaten" in reading.flags and verdict not in ("overfit", "unstable"):
         trivial = {"regression": "the training mean", "binary_classification": "the class prior",
                    "multiclass_classification": "the class prior"}.get(task or "", "the trivial predictor")
         advice.append(f"Validation loss is no better than predicting {trivial}: check the features, "

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from diagnosis import advice, repeats
 from diagnosis.history import History
 from diagnosis.single_run import RunReading, read_run
-from diagnosis.thresholds import MIN_EPOCHS
+from diagnosis.thresholds import DEFAULT, MIN_EPOCHS, Thresholds
 
 __all__ = ["MIN_EPOCHS", "diagnose"]
 
@@ -27,6 +27,8 @@ def diagnose(
     baseline_loss: float | None = None,
     final: bool = True,
     seeds: list[int] | None = None,
+    config: Mapping | None = None,
+    thresholds: Thresholds = DEFAULT,
 ) -> dict:
     """The diagnosis object of API.md for one or several runs of one configuration.
 
@@ -34,26 +36,30 @@ def diagnose(
     ``None``, ``"NaN"`` or a float). ``baseline_loss`` is the trivial predictor's loss on the
     validation part (see ``diagnosis.baseline``); without it the first epoch's loss stands in.
     ``final`` is false while training goes on. ``seeds`` label the runs in ``runs``.
+    ``config`` is the job's config when there is one (API.md's ``training``/``model``
+    sections): recommendations then start from its learning rate, epochs, units and dropout.
     The result is JSON-safe: no NaN or infinite floats, ``None`` where a number is unknown.
     """
     if isinstance(runs, Mapping):
         runs = [runs]
-    readings = [read_run(history, baseline_loss=baseline_loss) for history in runs]
+    training = advice.Training.from_config(config)
+    readings = [read_run(history, baseline_loss=baseline_loss, thresholds=thresholds) for history in runs]
     if not readings:
-        readings = [read_run({}, baseline_loss=baseline_loss)]
+        readings = [read_run({}, baseline_loss=baseline_loss, thresholds=thresholds)]
     if len(readings) == 1:
         reading = readings[0]
-        result = _describe(reading, reading.verdict, reading.confidence, reading.reasons, reading.flags, final, task)
+        result = _describe(reading, reading.verdict, reading.confidence, reading.reasons, reading.flags, final, task,
+                           training)
         result.update(runs=[], spread=None)
         return _json_safe(result)
 
     combined = repeats.combine(readings)
     representative = readings[combined.representative]
     result = _describe(representative, combined.verdict, combined.confidence, combined.reasons,
-                       combined.flags, final, task)
+                       combined.flags, final, task, training)
     if "runs_disagree" in combined.reasons:
         result["summary"] = _disagreement_summary(readings)
-        result["recommendations"] = _disagreement_advice(readings)
+        result["recommendations"] = _disagreement_advice(readings, training)
     else:
         result["summary"] = f"All {len(readings)} runs read alike; the median one: {result['summary']}"
     result["runs"] = [
@@ -66,7 +72,7 @@ def diagnose(
 
 
 def _describe(reading: RunReading, verdict: str, confidence: float, reasons: list[str], flags: list[str],
-              final: bool, task: str | None) -> dict:
+              final: bool, task: str | None, training: advice.Training) -> dict:
     text = advice.summary(reading)
     if not final:
         text = f"So far ({reading.evidence['epochs']} epochs, training continues): {text}"
@@ -77,7 +83,7 @@ def _describe(reading: RunReading, verdict: str, confidence: float, reasons: lis
         "reasons": list(reasons),
         "flags": list(flags),
         "summary": text,
-        "recommendations": advice.recommendations(reading, task=task),
+        "recommendations": advice.recommendations(reading, task=task, training=training),
         "evidence": dict(reading.evidence),
     }
 
@@ -93,10 +99,10 @@ def _disagreement_summary(readings: list[RunReading]) -> str:
     return text
 
 
-def _disagreement_advice(readings: list[RunReading]) -> list[str]:
-    lr = next((r.notes["learning_rate"] for r in readings if r.notes.get("learning_rate")), None)
+def _disagreement_advice(readings: list[RunReading], training: advice.Training) -> list[str]:
+    lr = training.learning_rate or next((r.notes["learning_rate"] for r in readings if r.notes.get("learning_rate")), None)
     return [
-        f"Lower the learning rate to {lr / 3:.2g} to make runs more alike" if lr
+        f"Lower the learning rate {lr:.2g} → {lr / 3:.2g} to make runs more alike" if lr
         else "Lower the learning rate 3× (e.g. Adam's 0.001 → 0.0003) to make runs more alike",
         f"Run at least {max(5, len(readings))} repeats and judge the spread, not one run",
         "Use early stopping with restore_best_weights so each run keeps its best epoch",

@@ -1,39 +1,39 @@
-"""The truth about each run, read from its held-out test block — never from the curves the engine sees.
+"""The truth about each run, read from its held-out test block by DIAGNOSIS-TRUTH.md's rules.
 
     .venv/bin/python -m benchmarks.diagnosis_corpus.labels
 
 Reads ``runs.jsonl``, writes ``corpus.json``: per run the train/validation history (what the
 engine is given), the validation baseline, the label and the numbers the label rests on.
+The rules below are ``../shared/DIAGNOSIS-TRUTH.md`` transcribed; they were written before
+any engine was scored on this corpus and are never changed because of what the engine does.
 
-All losses of a task are put on one scale: runs trained on raw units (MSE in the series'
-own units) are divided by the factor their trivial-predictor loss is larger. Per task:
+Set-up (per task)
+* Every loss is put on the task's standard scale: runs trained on raw units (regression
+  targets in the series' own units) are divided by the series' variance, which is exactly
+  how much larger their MSE is.
+* ``B`` — the trivial loss: the constant predictor fitted on the run's own training targets
+  (class prior / training mean), scored on the test block.
+* **Oracle** — over the grid runs (family ``oracle``, 9 configurations trained 100 epochs),
+  each run's test loss at its best *validation* epoch (minimum raw validation loss, earliest
+  on ties); the lowest of them is the oracle test loss, that run's training loss and test
+  accuracy at that epoch the oracle training loss and accuracy.
+* **Learnable** — oracle test loss < 0.8 × the oracle run's ``B``. Runs of other tasks are
+  labelled ``unlearnable`` and never scored.
 
-* ``oracle`` — the best test loss any run reaches at its best *validation* epoch, i.e. the
-  model a user following early stopping would keep. It is what the task allows.
-* ``gap`` — trivial test loss minus oracle: what can be learned at all.
-
-Per run, with the test curve smoothed over 3 epochs (``end`` = mean of the last 3):
-
-1. **unstable** — a non-finite loss anywhere (training stopped on NaN included); or the test
-   loss blew up past twice the trivial predictor's while the training loss stayed high (a
-   memorising model's test loss can climb that far too, and that is overfitting); or the
-   second half of the test curve swings by a quarter of the gap from epoch to epoch.
-2. **overfit** — the end is materially worse than the best earlier point: by ≥ 15 % and
-   ≥ 10 % of the gap, the best lying in the first 80 % of the run, *and the model learned
-   its training data*: its training loss kept falling (end below its level at the test's
-   best epoch) and ended closer to the oracle's test loss than to the trivial predictor's.
-   That is API.md's overfitting. A test rise with a training loss that rose too, or stayed
-   high, has signs of instability or underfitting as well and is ambiguous; so is a rise of
-   half the size. (The training-loss conditions were added after the large-learning-rate
-   runs showed such cases; ``RESULTS.md`` also scores those runs as overfit.)
-3. **good_fit** — the end is within 15 % of the gap from the oracle.
-4. **underfit** — the end is ≥ 30 % of the gap above the oracle *and* the run's own final
-   training loss is ≥ 20 % of the gap above the oracle's test loss (it does not even fit what
-   it is shown).
-5. Anything else — between those bands, or far from the oracle with a low training loss — is
-   **ambiguous** and left out of the score.
-
-These thresholds were fixed before the engine was scored and are not tuned.
+Labels, in this order (``T`` test loss, ``L`` training loss, ``n`` epochs; material = more
+than 1 % of ``B``)
+1. **unstable** — a non-finite training, validation or test loss at any epoch; or the final
+   ``L`` is above its start (the first epoch's loss or ``B``, whichever is lower) *and* the
+   curve had ≥ 2 big jumps (``L[t] > 1.25·L[t−1]`` and ``L[t] − L[t−1] > 0.25·B``) or a
+   blow-up (some epoch ``L ≥ 3·B``). Such jumps or a blow-up ending below the start:
+   *ambiguous*.
+2. **overfit** — final ``T`` ≥ 1.15 × min ``T``, the minimum within the first 70 % of the
+   epochs (1-based epoch ≤ 0.7·n), the difference material. ≥ 1.15 × but later: *ambiguous*.
+3. **good_fit** — final ``T`` ≤ 1.15 × oracle test loss.
+4. **underfit** — final ``T`` ≥ 1.3 × oracle test loss and final ``L`` ≥ 1.3 × oracle
+   training loss, both differences material; for classification also final test accuracy
+   ≥ 2 points below the oracle's. Otherwise *ambiguous*.
+5. Anything else: **ambiguous**, not scored.
 """
 from __future__ import annotations
 
@@ -46,118 +46,128 @@ import numpy as np
 HERE = Path(__file__).parent
 RUNS_FILE = HERE / "runs.jsonl"
 CORPUS_FILE = HERE / "corpus.json"
+SCORED = ("underfit", "overfit", "good_fit", "unstable")
 
 
 def _array(values) -> np.ndarray:
     return np.array([math.nan if v is None else v for v in values], dtype=float)
 
 
-def _smooth3(values: np.ndarray) -> np.ndarray:
-    if len(values) < 3:
-        return values
-    return np.convolve(values, np.ones(3) / 3, mode="valid")
-
-
 def load_runs(path: Path = RUNS_FILE) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def _unit_scale(run: dict, standard_test_baseline: float) -> float:
+def loss_scale(run: dict, raw_variance: dict[str, float]) -> float:
     """How many times larger this run's losses are than the task's standardised ones."""
-    return run["test_baseline_loss"] / standard_test_baseline if run["config"].get("raw_units") else 1.0
+    if run["config"].get("raw_units") and run["kind"] == "regression":
+        return raw_variance[run["task"]]
+    return 1.0
 
 
-def task_yardsticks(runs: list[dict]) -> dict[str, dict[str, float]]:
-    yardsticks: dict[str, dict[str, float]] = {}
+def _raw_variances(tasks: set[str]) -> dict[str, float]:
+    from benchmarks.diagnosis_corpus.tasks import TASKS
+
+    return {name: TASKS[name]().raw_std ** 2 for name in tasks}
+
+
+def task_yardsticks(runs: list[dict], raw_variance: dict[str, float]) -> dict[str, dict]:
+    yardsticks: dict[str, dict] = {}
     for task in sorted({r["task"] for r in runs}):
-        members = [r for r in runs if r["task"] == task]
-        standard = next(r["test_baseline_loss"] for r in members if r["config"]["family"] == "oracle")
-        at_best_val = []
-        for r in members:
-            val, test = _array(r["history"]["val_loss"]), _array(r["test_loss"])
-            if len(val) and np.isfinite(val).all() and np.isfinite(test).all():
-                at_best_val.append(test[int(np.argmin(val))] / _unit_scale(r, standard))
-        yardsticks[task] = {"oracle": float(min(at_best_val)), "standard_test_baseline": float(standard)}
+        best = None
+        for r in runs:
+            if r["task"] != task or r["config"]["family"] != "oracle":
+                continue
+            scale = loss_scale(r, raw_variance)
+            val, test, train = _array(r["history"]["val_loss"]), _array(r["test_loss"]), _array(r["history"]["loss"])
+            if not (len(val) and np.isfinite(val).all() and np.isfinite(test).all() and np.isfinite(train).all()):
+                continue
+            e = int(np.argmin(val))  # earliest minimum: what restore_best_weights keeps
+            candidate = {"oracle_test": float(test[e] / scale), "oracle_train": float(train[e] / scale),
+                         "oracle_accuracy": (float(r["test_accuracy"][e]) if r.get("test_accuracy") else None),
+                         "oracle_run": r["id"], "oracle_epoch": e + 1, "trivial": float(r["test_baseline_loss"] / scale)}
+            if best is None or candidate["oracle_test"] < best["oracle_test"]:
+                best = candidate
+        if best is None:
+            continue
+        best["learnable"] = best["oracle_test"] < 0.8 * best["trivial"]
+        yardsticks[task] = best
     return yardsticks
 
 
-def label(run: dict, yardstick: dict[str, float]) -> tuple[str, dict[str, float | bool | None]]:
+def label(run: dict, yardstick: dict, scale: float = 1.0) -> tuple[str, dict]:
     """(label, the numbers it rests on) for one run."""
-    scale = _unit_scale(run, yardstick["standard_test_baseline"])
     test = _array(run["test_loss"]) / scale
     train = _array(run["history"]["loss"]) / scale
     val = _array(run["history"].get("val_loss", []))
     trivial = run["test_baseline_loss"] / scale
-    oracle = yardstick["oracle"]
-    gap = trivial - oracle
-    facts: dict[str, float | bool | None] = {"oracle": oracle, "gap": gap, "trivial": trivial}
-    stopped_early = len(test) < run["config"]["epochs"]
-    if stopped_early or not (np.isfinite(test).all() and np.isfinite(train).all() and np.isfinite(val).all()):
+    facts: dict = {"trivial": trivial, "oracle_test": yardstick["oracle_test"], "oracle_train": yardstick["oracle_train"]}
+    if not yardstick["learnable"]:
+        return "unlearnable", facts
+    if not (np.isfinite(test).all() and np.isfinite(train).all() and np.isfinite(val).all()) or not len(test):
         return "unstable", facts
+    material = 0.01 * trivial
+    n = len(test)
 
-    smoothed = _smooth3(test)
-    end = float(smoothed[-1])
-    train_end = float(np.mean(train[-3:]))
-    facts.update(test_end=end, train_end=train_end)
-    if np.max(test[1:], initial=-np.inf) > 2 * trivial and train_end > 0.5 * trivial:
-        return "unstable", facts
-    second_half = test[len(test) // 2 :]
-    if len(second_half) >= 4:
-        swing = float(np.median(np.abs(np.diff(second_half))) / gap)
-        facts["swing"] = swing
-        if swing >= 0.25:
-            return "unstable", facts
-    else:
-        swing = 0.0
+    # 1. unstable
+    start = min(float(train[0]), trivial)
+    steps = np.diff(train)
+    jumps = int(np.sum((train[1:] > 1.25 * train[:-1]) & (steps > 0.25 * trivial)))
+    blow_up = bool(np.max(train) >= 3 * trivial)
+    facts.update(jumps=jumps, blow_up=blow_up, final_train=float(train[-1]), train_start=start)
+    if jumps >= 2 or blow_up:
+        return ("unstable" if train[-1] > start else "ambiguous"), facts
 
-    best = int(np.argmin(smoothed))
-    rise = end - float(smoothed[best])
-    relative_rise = rise / float(smoothed[best]) if smoothed[best] > 0 else math.inf
-    facts.update(rise_of_gap=rise / gap, relative_rise=relative_rise)
-    early_enough = best <= 0.8 * (len(smoothed) - 1)
-    # smoothed[i] averages epochs i..i+2; compare the training loss over the same epochs.
-    train_at_best = float(np.mean(train[best : best + 3]))
-    learned_training = train_end < train_at_best and train_end - oracle < 0.5 * gap
-    if rise >= 0.10 * gap and relative_rise >= 0.15 and early_enough:
-        facts["overfit_by_test_alone"] = not learned_training
-        return ("overfit" if learned_training else "ambiguous"), facts
-    if (rise >= 0.05 * gap and relative_rise >= 0.075) or swing >= 0.125:
-        return "ambiguous", facts
+    # 2. overfit
+    final, lowest = float(test[-1]), float(np.min(test))
+    best_epoch = int(np.argmin(test)) + 1
+    facts.update(final_test=final, min_test=lowest, min_test_epoch=best_epoch, test_rise=final / lowest - 1)
+    if final >= 1.15 * lowest and final - lowest > material:
+        return ("overfit" if best_epoch <= 0.7 * n else "ambiguous"), facts
 
-    excess = (end - oracle) / gap
-    train_excess = (train_end - oracle) / gap
-    facts.update(excess=excess, train_excess=train_excess)
-    if excess <= 0.15:
+    # 3. good fit
+    oracle_test, oracle_train = yardstick["oracle_test"], yardstick["oracle_train"]
+    facts.update(test_vs_oracle=final / oracle_test, train_vs_oracle=float(train[-1]) / oracle_train)
+    if final <= 1.15 * oracle_test:
         return "good_fit", facts
-    if excess >= 0.30 and train_excess >= 0.20:
-        return "underfit", facts
+
+    # 4. underfit
+    far_test = final >= 1.3 * oracle_test and final - oracle_test > material
+    far_train = train[-1] >= 1.3 * oracle_train and train[-1] - oracle_train > material
+    if far_test and far_train:
+        if run["kind"] == "regression":
+            return "underfit", facts
+        accuracy = run.get("test_accuracy")
+        facts["final_test_accuracy"] = accuracy[-1] if accuracy else None
+        facts["oracle_accuracy"] = yardstick["oracle_accuracy"]
+        if accuracy and accuracy[-1] is not None and accuracy[-1] <= yardstick["oracle_accuracy"] - 0.02:
+            return "underfit", facts
     return "ambiguous", facts
 
 
-def _fact(value: float | bool | None) -> float | bool | None:
-    if isinstance(value, bool) or value is None:
+def _fact(value):
+    if isinstance(value, (bool, str)) or value is None:
         return value
-    return round(value, 5) if math.isfinite(value) else None
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    return round(float(value), 5) if math.isfinite(value) else None
 
 
-def split_of(run_id: str) -> str:
-    """Even-numbered runs of each task tuned the engine; odd ones (and the oracles) are held out."""
-    suffix = run_id.rsplit("/", 1)[1]
-    return "tune" if suffix.isdigit() and int(suffix) % 2 == 0 else "holdout"
-
-
-def build_corpus(runs: list[dict]) -> dict:
-    yardsticks = task_yardsticks(runs)
+def build_corpus(runs: list[dict], raw_variance: dict[str, float] | None = None) -> dict:
+    raw_variance = raw_variance or _raw_variances({r["task"] for r in runs})
+    yardsticks = task_yardsticks(runs, raw_variance)
     entries = []
     for run in sorted(runs, key=lambda r: r["id"]):
-        truth, facts = label(run, yardsticks[run["task"]])
+        if run["task"] not in yardsticks:
+            continue
+        truth, facts = label(run, yardsticks[run["task"]], loss_scale(run, raw_variance))
         entries.append({
-            "id": run["id"], "task": run["task"], "kind": run["kind"], "seed": run["seed"],
-            "split": split_of(run["id"]), "family": run["config"]["family"], "config": run["config"],
+            "id": run["id"], "task": run["task"], "kind": run["kind"], "source": run.get("source"),
+            "seed": run["seed"], "family": run["config"]["family"], "config": run["config"],
             "label": truth, "label_facts": {k: _fact(v) for k, v in facts.items()},
             "baseline_loss": run["baseline_loss"], "history": run["history"],
         })
-    return {"yardsticks": yardsticks, "runs": entries}
+    return {"yardsticks": {t: {k: _fact(v) for k, v in y.items()} for t, y in yardsticks.items()},
+            "runs": entries}
 
 
 def main() -> None:
@@ -167,6 +177,9 @@ def main() -> None:
     for entry in corpus["runs"]:
         counts[entry["label"]] = counts.get(entry["label"], 0) + 1
     print(f"{len(corpus['runs'])} runs → {CORPUS_FILE.name}: {counts}")
+    for task, y in corpus["yardsticks"].items():
+        print(f"  {task}: oracle {y['oracle_test']:.4g} vs trivial {y['trivial']:.4g}"
+              f" ({'learnable' if y['learnable'] else 'NOT learnable'})")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,180 @@
+"""The numbers a verdict is read from: one pass over a run's curves, no thresholds.
+
+``measure`` turns a Keras history (+ the trivial predictor's loss, when known) into
+``Features``; ``diagnosis.rules`` turns features and ``Thresholds`` into a verdict. Keeping
+the two apart is what lets the corpus fit thresholds leave-one-task-out in seconds: the
+curves are read once, the cheap decision is replayed for every candidate threshold.
+
+Every level is relative — to the trivial predictor's loss (``reference``), to a curve's own
+minimum or its own level — so one reading holds for a cross-entropy near 0.7 and for an MSE
+in the thousands.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from diagnosis import curves
+from diagnosis.history import History, accuracy_key, as_array
+
+# Losses a history may carry when it has no plain `loss`, most telling first.
+_LOSS_FALLBACKS = ("mse", "mean_squared_error", "mae", "mean_absolute_error", "rmse", "root_mean_squared_error")
+
+
+@dataclass(frozen=True)
+class RunCurves:
+    """The arrays of one run, and which keys they came from."""
+
+    loss_key: str | None
+    loss: np.ndarray
+    val_loss: np.ndarray | None
+    accuracy: np.ndarray | None
+    val_accuracy: np.ndarray | None
+    learning_rate: float | None
+
+
+@dataclass(frozen=True)
+class Features:
+    epochs: int
+    has_validation: bool
+    first_bad_epoch: int | None  # 1-based epoch of the first NaN/inf loss
+    reference: float  # the trivial predictor's loss, or a stand-in read from the first epoch
+    reference_known: bool
+    # Instability, read from the training curve as DIAGNOSIS-TRUTH.md reads it from its own.
+    jumps: int  # epochs whose loss jumped > 25 % and by > a quarter of the reference
+    peak: float  # highest training loss / reference
+    ended_above_start: bool  # final training loss above min(first epoch's, reference)
+    val_peak: float  # highest validation loss after the first epoch / reference
+    # Overfitting.
+    best_epoch: int | None  # 1-based epoch of the minimum raw validation loss (earliest on ties)
+    best_position: float  # best_epoch / epochs (1.0 = the last epoch)
+    rise: float  # final smoothed validation loss / its minimum − 1
+    rise_of_reference: float  # the same difference / reference (is it material?)
+    smooth_best_position: float  # where the smoothed validation minimum lies, 0..1
+    train_fell_after_best: float  # relative fall of the smoothed training loss since the smoothed best
+    # Underfitting / good fit.
+    train_level: float  # final smoothed training loss / reference
+    val_level: float | None  # final smoothed validation loss / reference
+    best_val_level: float | None  # minimum smoothed validation loss / reference
+    val_tail_fall: float  # relative fall of the watched curve (validation, else training) over the tail
+    train_tail_fall: float  # relative fall of the smoothed training loss over the tail
+    tail: int  # epochs the tail falls are read over
+    gap: float | None  # (final smoothed validation − training loss) / reference
+    noise: float  # robust epoch-to-epoch wobble of the validation curve / its level
+
+
+def extract_curves(history: History) -> RunCurves:
+    """The loss (or the best stand-in for it), its validation twin and accuracy, if any."""
+    loss_key = "loss" if "loss" in history or "val_loss" in history else None
+    if loss_key is None:
+        loss_key = next((k for k in _LOSS_FALLBACKS if k in history or f"val_{k}" in history), None)
+    acc_key = accuracy_key(history)
+
+    def curve(key: str | None) -> np.ndarray | None:
+        if key is None or key not in history:
+            return None
+        values = as_array(list(history[key]))
+        return values if len(values) else None
+
+    if loss_key is not None:
+        loss, val_loss = curve(loss_key), curve(f"val_{loss_key}")
+    elif acc_key is not None:
+        # A history with accuracy only: its error rate behaves like a loss.
+        acc, val_acc = curve(acc_key), curve(f"val_{acc_key}")
+        loss = 1.0 - acc if acc is not None else None
+        val_loss = 1.0 - val_acc if val_acc is not None else None
+        loss_key = "error_rate"
+    else:
+        loss = val_loss = None
+    if loss is None:
+        # Validation without a training curve still shows instability and rises; read it as both.
+        loss = val_loss if val_loss is not None else np.array([], dtype=float)
+    lr = curve("learning_rate") if "learning_rate" in history else curve("lr")
+    finite_lr = lr[np.isfinite(lr)] if lr is not None else np.array([])
+    return RunCurves(
+        loss_key=loss_key, loss=loss, val_loss=val_loss,
+        accuracy=curve(acc_key) if acc_key else None,
+        val_accuracy=curve(f"val_{acc_key}") if acc_key else None,
+        learning_rate=float(finite_lr[-1]) if len(finite_lr) else None,
+    )
+
+
+def reference_level(loss: np.ndarray, val: np.ndarray | None, baseline: float | None) -> tuple[float, bool]:
+    """The trivial predictor's loss, or — without it — the higher of the first epoch's losses.
+
+    A first epoch has learned little, so its loss is the nearest stand-in a history offers.
+    """
+    if baseline is not None and math.isfinite(baseline) and baseline > 0:
+        return float(baseline), True
+    firsts = [float(loss[0])] if len(loss) else []
+    if val is not None and len(val):
+        firsts.append(float(val[0]))
+    firsts = [f for f in firsts if math.isfinite(f) and f > 0]
+    return (max(firsts) if firsts else 1.0), False
+
+
+def measure(c: RunCurves, baseline: float | None) -> Features:
+    loss = c.loss
+    epochs = len(loss)
+    val = c.val_loss[:epochs] if c.val_loss is not None and len(c.val_loss) else None
+    bad = [i for i, v in enumerate(loss) if not math.isfinite(v)]
+    bad += [i for i, v in enumerate(val if val is not None else []) if not math.isfinite(v)]
+    reference, known = reference_level(loss, val, baseline)
+    if bad or epochs == 0:
+        return _empty(epochs, val is not None, min(bad) + 1 if bad else None, reference, known)
+
+    steps = np.diff(loss)
+    jumps = int(np.sum((loss[1:] > 1.25 * loss[:-1]) & (steps > 0.25 * reference)))
+    start = min(float(loss[0]), reference)
+    smooth_loss = curves.smooth(loss)
+    tail = curves.tail_length(epochs)
+    train_tail_fall = _relative_fall(smooth_loss, tail)
+    features = dict(
+        epochs=epochs, has_validation=val is not None, first_bad_epoch=None, reference=reference,
+        reference_known=known, jumps=jumps, peak=float(np.max(loss)) / reference,
+        ended_above_start=bool(loss[-1] > start), val_peak=0.0,
+        best_epoch=None, best_position=1.0, rise=0.0, rise_of_reference=0.0, smooth_best_position=1.0,
+        train_fell_after_best=0.0, train_level=float(smooth_loss[-1]) / reference, val_level=None,
+        best_val_level=None, val_tail_fall=train_tail_fall, train_tail_fall=train_tail_fall, tail=tail,
+        gap=None, noise=0.0,
+    )
+    if val is not None:
+        smooth_val = curves.smooth(val)
+        best = int(np.argmin(val))
+        smooth_best = int(np.argmin(smooth_val))
+        lowest = float(smooth_val[smooth_best])
+        features.update(
+            val_peak=float(np.max(val[1:])) / reference if epochs > 1 else 0.0,
+            best_epoch=best + 1, best_position=(best + 1) / epochs,
+            rise=float(smooth_val[-1] / lowest - 1.0) if lowest > 0 else 0.0,
+            rise_of_reference=float(smooth_val[-1] - lowest) / reference,
+            smooth_best_position=(smooth_best + 1) / epochs,
+            train_fell_after_best=(float(smooth_loss[smooth_best] - smooth_loss[-1]) / abs(smooth_loss[smooth_best])
+                                   if smooth_loss[smooth_best] != 0 else 0.0),
+            val_level=float(smooth_val[-1]) / reference, best_val_level=lowest / reference,
+            val_tail_fall=_relative_fall(smooth_val, tail),
+            gap=float(smooth_val[-1] - smooth_loss[-1]) / reference,
+            noise=curves.noise(val, smooth_val) / max(abs(float(np.median(val))), 1e-12),
+        )
+    return Features(**features)
+
+
+def _relative_fall(smoothed: np.ndarray, tail: int) -> float:
+    """How much the curve fell over its last ``tail`` epochs, as a share of where it ended."""
+    if len(smoothed) < 2:
+        return 0.0
+    before = float(smoothed[max(0, len(smoothed) - 1 - tail)])
+    end = float(smoothed[-1])
+    return (before - end) / abs(end) if end != 0 else 0.0
+
+
+def _empty(epochs: int, has_validation: bool, first_bad: int | None, reference: float, known: bool) -> Features:
+    return Features(
+        epochs=epochs, has_validation=has_validation, first_bad_epoch=first_bad, reference=reference,
+        reference_known=known, jumps=0, peak=0.0, ended_above_start=False, val_peak=0.0, best_epoch=None,
+        best_position=1.0, rise=0.0, rise_of_reference=0.0, smooth_best_position=1.0, train_fell_after_best=0.0,
+        train_level=1.0, val_level=None, best_val_level=None, val_tail_fall=0.0, train_tail_fall=0.0, tail=0,
+        gap=None, noise=0.0,
+    )

@@ -1,0 +1,80 @@
+"""From features to a verdict: API.md's precedence, DIAGNOSIS-TRUTH.md's meaning of each word.
+
+Read in this order — unstable (nothing else can be read from a broken run), overfit
+(validation bottomed out early and rose materially), underfit (the training loss has not
+come down, or the curves are still clearly falling), then a good fit; ``inconclusive`` when
+the history cannot carry any of these. Each rule mirrors the truth rule it predicts, with the
+validation curve standing in for the test curve the engine never sees.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from diagnosis.features import Features
+from diagnosis.thresholds import Thresholds
+
+
+@dataclass
+class Decision:
+    verdict: str
+    reasons: list[str]
+    confidence: float
+    flags: list[str] = field(default_factory=list)
+    # How far past (positive) or short of (negative) its threshold each deciding measure was.
+    margins: dict[str, float] = field(default_factory=dict)
+
+
+def _excess(value: float, threshold: float) -> float:
+    """Relative distance of a value past its threshold: 0 at the threshold, 1 at double it."""
+    return (value - threshold) / threshold if threshold > 0 else 1.0
+
+
+def _confidence(margin: float, low: float = 0.55, high: float = 0.97, span: float = 1.0) -> float:
+    """Sure in proportion to how far the deciding measure cleared its threshold."""
+    share = min(max(margin / span, 0.0), 1.0)
+    return low + (high - low) * share
+
+
+def decide(f: Features, t: Thresholds) -> Decision:
+    flags = ["few_epochs"] if 0 < f.epochs < t.few_epochs else []
+    if f.first_bad_epoch is not None:
+        return Decision("unstable", ["nan_loss"], 0.97, flags)
+    if f.epochs < t.min_epochs:
+        return Decision("inconclusive", ["too_few_epochs"], 0.9, flags)
+
+    # Unstable: the training loss was thrown up (repeated jumps or a blow-up) and ended above
+    # where it started — the truth's own reading of the training curve.
+    blew_up = f.peak >= t.blow_up
+    if f.ended_above_start and (f.jumps >= t.jumps or blew_up):
+        reason = "diverging" if blew_up else "oscillating"
+        margin = max(_excess(f.peak, t.blow_up), 0.5 * (f.jumps - t.jumps + 1))
+        return Decision("unstable", [reason], _confidence(margin, 0.7), flags)
+
+    # Overfit: the validation minimum came early and the end is materially above it.
+    if (f.has_validation and f.epochs >= t.trend_epochs and f.rise >= t.rise and f.best_position <= t.best_position
+            and f.rise_of_reference >= t.rise_material):
+        reasons = ["val_loss_rising"]
+        if f.gap is not None and f.gap >= t.gap:
+            reasons.append("generalization_gap")
+        margin = min(_excess(f.rise, t.rise), _excess(t.best_position, f.best_position) if f.best_position else 1.0)
+        return Decision("overfit", reasons, _confidence(margin, span=1.5), flags)
+
+    # Underfit: still near the trivial predictor, or clearly still falling at the end.
+    reasons = []
+    margins = {}
+    high_level = t.high_loss if f.reference_known else t.high_loss_no_baseline
+    if f.train_level >= high_level:
+        reasons.append("high_training_loss")
+        margins["high_training_loss"] = _excess(f.train_level, high_level)
+    if f.val_tail_fall >= t.still_improving and f.train_tail_fall > 0:
+        reasons.append("still_improving")
+        margins["still_improving"] = _excess(f.val_tail_fall, t.still_improving)
+    if reasons:
+        return Decision("underfit", reasons, _confidence(max(margins.values()), span=2.0), flags, margins)
+
+    if not f.has_validation:
+        return Decision("inconclusive", ["no_validation"], 0.8, flags)
+    if f.epochs < t.trend_epochs:
+        return Decision("inconclusive", ["too_few_epochs"], 0.8, flags)
+    closeness = max(f.rise / t.rise, f.val_tail_fall / t.still_improving, f.train_level / high_level)
+    return Decision("good_fit", [], _confidence(1.0 - closeness, 0.55, 0.95, 0.6), flags)
