@@ -60,6 +60,9 @@ class Features:
     best_val_level: float | None  # minimum smoothed validation loss / reference
     val_tail_fall: float  # relative fall of the watched curve (validation, else training) over the tail
     train_tail_fall: float  # relative fall of the smoothed training loss over the tail
+    tail_fall_of_reference: float  # the watched curve's fall over the tail / reference
+    tail_share: float  # the watched curve's fall over the tail / its whole fall (≈ tail/epochs if linear)
+    projected_gain: float  # further fall the watched curve's trend projects / its final level
     tail: int  # epochs the tail falls are read over
     gap: float | None  # (final smoothed validation − training loss) / reference
     noise: float  # robust epoch-to-epoch wobble of the validation curve / its level
@@ -137,7 +140,9 @@ def measure(c: RunCurves, baseline: float | None) -> Features:
         ended_above_start=bool(loss[-1] > start), val_peak=0.0,
         best_epoch=None, best_position=1.0, rise=0.0, rise_of_reference=0.0, smooth_best_position=1.0,
         train_fell_after_best=0.0, train_level=float(smooth_loss[-1]) / reference, val_level=None,
-        best_val_level=None, val_tail_fall=train_tail_fall, train_tail_fall=train_tail_fall, tail=tail,
+        best_val_level=None, val_tail_fall=train_tail_fall, train_tail_fall=train_tail_fall,
+        tail_fall_of_reference=_fall(smooth_loss, tail) / reference, tail_share=_tail_share(smooth_loss, tail),
+        projected_gain=_projected_gain(smooth_loss, tail), tail=tail,
         gap=None, noise=0.0,
     )
     if val is not None:
@@ -155,10 +160,42 @@ def measure(c: RunCurves, baseline: float | None) -> Features:
                                    if smooth_loss[smooth_best] != 0 else 0.0),
             val_level=float(smooth_val[-1]) / reference, best_val_level=lowest / reference,
             val_tail_fall=_relative_fall(smooth_val, tail),
+            tail_fall_of_reference=_fall(smooth_val, tail) / reference,
+            tail_share=_tail_share(smooth_val, tail),
+            projected_gain=_projected_gain(smooth_val, tail),
             gap=float(smooth_val[-1] - smooth_loss[-1]) / reference,
             noise=curves.noise(val, smooth_val) / max(abs(float(np.median(val))), 1e-12),
         )
     return Features(**features)
+
+
+def _fall(smoothed: np.ndarray, tail: int) -> float:
+    """How much the curve fell over its last ``tail`` epochs, in its own units."""
+    if len(smoothed) < 2:
+        return 0.0
+    return float(smoothed[max(0, len(smoothed) - 1 - tail)] - smoothed[-1])
+
+
+def _projected_gain(smoothed: np.ndarray, tail: int) -> float:
+    """How much lower the curve's own trend says it would end with more training, as a share of its end."""
+    end = float(smoothed[-1])
+    if end <= 0:
+        return 0.0
+    return min(10.0, curves.projected_fall(smoothed, max(1, tail // 2 if len(smoothed) < 8 else tail)) / end)
+
+
+def _tail_share(smoothed: np.ndarray, tail: int) -> float:
+    """The tail's share of everything the curve fell since its highest point (0 if it never fell).
+
+    A converged curve did most of its falling early (a small share); one held back by a tiny
+    learning rate or too few epochs falls about evenly, so the tail carries its own share of
+    the epochs or more.
+    """
+    top = int(np.argmax(smoothed))
+    whole = float(smoothed[top] - smoothed[-1])
+    if whole <= 0:
+        return 0.0
+    return max(0.0, _fall(smoothed, tail)) / whole
 
 
 def _relative_fall(smoothed: np.ndarray, tail: int) -> float:
@@ -175,6 +212,7 @@ def _empty(epochs: int, has_validation: bool, first_bad: int | None, reference: 
         epochs=epochs, has_validation=has_validation, first_bad_epoch=first_bad, reference=reference,
         reference_known=known, jumps=0, peak=0.0, ended_above_start=False, val_peak=0.0, best_epoch=None,
         best_position=1.0, rise=0.0, rise_of_reference=0.0, smooth_best_position=1.0, train_fell_after_best=0.0,
-        train_level=1.0, val_level=None, best_val_level=None, val_tail_fall=0.0, train_tail_fall=0.0, tail=0,
+        train_level=1.0, val_level=None, best_val_level=None, val_tail_fall=0.0, train_tail_fall=0.0,
+        tail_fall_of_reference=0.0, tail_share=0.0, projected_gain=0.0, tail=0,
         gap=None, noise=0.0,
     )

@@ -62,13 +62,25 @@ def decide(f: Features, t: Thresholds) -> Decision:
     # Underfit: still near the trivial predictor, or clearly still falling at the end.
     reasons = []
     margins = {}
+    # A training loss still near the trivial one, with a validation loss that never got well
+    # below it either (a validation block much easier than training can sit low while the
+    # training loss stays high: that model did learn what generalises).
     high_level = t.high_loss if f.reference_known else t.high_loss_no_baseline
-    if f.train_level >= high_level:
+    val_high = f.best_val_level is None or f.best_val_level >= t.high_val_loss
+    if f.train_level >= high_level and val_high:
         reasons.append("high_training_loss")
         margins["high_training_loss"] = _excess(f.train_level, high_level)
-    if f.val_tail_fall >= t.still_improving and f.train_tail_fall > 0:
+    # A short run whose validation loss is at its lowest on the last epochs has not had time
+    # to converge, however small its last steps look.
+    short_and_best = f.epochs <= t.short_run and f.best_position >= t.best_at_end
+    falling = (f.val_tail_fall >= t.still_improving or f.tail_share >= t.still_improving_share
+               or f.projected_gain >= t.projected_gain or short_and_best)
+    if falling and f.tail_fall_of_reference >= t.still_improving_material and f.train_tail_fall > 0:
         reasons.append("still_improving")
-        margins["still_improving"] = _excess(f.val_tail_fall, t.still_improving)
+        margins["still_improving"] = max(_excess(f.val_tail_fall, t.still_improving),
+                                         _excess(f.tail_share, t.still_improving_share),
+                                         _excess(f.projected_gain, t.projected_gain),
+                                         0.5 if short_and_best else 0.0)
     if reasons:
         return Decision("underfit", reasons, _confidence(max(margins.values()), span=2.0), flags, margins)
 

@@ -67,7 +67,8 @@ def fit(data: Sequence[Sample], start: Thresholds = DEFAULT) -> Thresholds:
         for name in TUNED:
             current = getattr(best, name)
             for factor in FACTORS:
-                candidate = with_values(best, **{name: round(current * factor, 6)})
+                value = round(current * factor) if isinstance(current, int) else round(current * factor, 6)
+                candidate = with_values(best, **{name: value})
                 score = objective(data, candidate)
                 if score > best_score:
                     best, best_score, moved = candidate, score, True

@@ -28,12 +28,12 @@ Diagnoser = Callable[[History, float | None], str]
 def _curve(history: History, key: str | None) -> np.ndarray | None:
     if key is None or key not in history:
         return None
-    return as_array(list(history[key]))
+    values = history[key]
+    return values if isinstance(values, np.ndarray) else as_array(list(values))
 
 
 def _broken(history: History) -> bool:
-    return any(not math.isfinite(v) for key in ("loss", "val_loss") if key in history
-               for v in as_array(list(history[key])))
+    return any(not np.isfinite(_curve(history, key)).all() for key in ("loss", "val_loss") if key in history)
 
 
 def rule_of_thumb(low_accuracy: float, high_loss_share: float, accuracy_gap: float, loss_ratio: float) -> Diagnoser:
