@@ -42,11 +42,13 @@ def decide(f: Features, t: Thresholds) -> Decision:
     if f.epochs < t.min_epochs:
         return Decision("inconclusive", ["too_few_epochs"], 0.9, flags)
 
-    # Unstable: the training loss was thrown up (repeated jumps or a blow-up) and ended above
-    # where it started — the truth's own reading of the training curve.
+    # Unstable: the training loss blew up and ended above where it started (diverging), or was
+    # thrown up by big jumps again and again (oscillating) — the truth's own reading of the
+    # training curve. (Jumps in a run that still ended low are "ambiguous" to the truth; a
+    # user still cannot read such curves, so they are called unstable too.)
     blew_up = f.peak >= t.blow_up
-    if f.ended_above_start and (f.jumps >= t.jumps or blew_up):
-        reason = "diverging" if blew_up else "oscillating"
+    if (blew_up and f.ended_above_start) or f.jumps >= t.jumps:
+        reason = "diverging" if blew_up and f.ended_above_start else "oscillating"
         margin = max(_excess(f.peak, t.blow_up), 0.5 * (f.jumps - t.jumps + 1))
         return Decision("unstable", [reason], _confidence(margin, 0.7), flags)
 
@@ -70,17 +72,13 @@ def decide(f: Features, t: Thresholds) -> Decision:
     if f.train_level >= high_level and val_high:
         reasons.append("high_training_loss")
         margins["high_training_loss"] = _excess(f.train_level, high_level)
-    # A short run whose validation loss is at its lowest on the last epochs has not had time
-    # to converge, however small its last steps look.
-    short_and_best = f.epochs <= t.short_run and f.best_position >= t.best_at_end
     falling = (f.val_tail_fall >= t.still_improving or f.tail_share >= t.still_improving_share
-               or f.projected_gain >= t.projected_gain or short_and_best)
+               or f.projected_gain >= t.projected_gain)
     if falling and f.tail_fall_of_reference >= t.still_improving_material and f.train_tail_fall > 0:
         reasons.append("still_improving")
         margins["still_improving"] = max(_excess(f.val_tail_fall, t.still_improving),
                                          _excess(f.tail_share, t.still_improving_share),
-                                         _excess(f.projected_gain, t.projected_gain),
-                                         0.5 if short_and_best else 0.0)
+                                         _excess(f.projected_gain, t.projected_gain))
     if reasons:
         return Decision("underfit", reasons, _confidence(max(margins.values()), span=2.0), flags, margins)
 

@@ -33,33 +33,30 @@ class Thresholds:
     blow_up: float = 3.0
 
     # Overfit: the smoothed validation loss ended this fraction above its minimum...
-    rise: float = 0.10
+    rise: float = 0.108
     # ...the raw minimum lay within this share of the epochs...
-    best_position: float = 0.75
+    best_position: float = 1.0
     # ...and the rise is this share of the trivial loss (material, not rounding).
-    rise_material: float = 0.01
+    rise_material: float = 0.01375
     # The gap (validation − training, over the trivial loss) that also names `generalization_gap`.
     gap: float = 0.15
 
     # Underfit: a final training loss this share of the trivial predictor's or more...
-    high_loss: float = 0.75
+    high_loss: float = 0.8
     # ...(without a known trivial loss, of the first epoch's level), with the best validation
     # loss no lower than this share of it either...
-    high_loss_no_baseline: float = 0.85
-    high_val_loss: float = 0.8
+    high_loss_no_baseline: float = 0.825
+    high_val_loss: float = 0.15
     # ...or the watched curve (validation, else training) is still falling at the end: over
     # the last quarter of the epochs it fell this share of its final level, or this share of
     # everything it fell in the whole run (a converged curve did its falling early)...
-    still_improving: float = 0.10
-    still_improving_share: float = 0.12
+    still_improving: float = 0.1
+    still_improving_share: float = 0.112
     # ...or its trend projects a further fall of this share of its final level...
-    projected_gain: float = 0.3
-    # ...or the run is this short and its best validation epoch lies in this last share...
-    short_run: int = 15
-    best_at_end: float = 0.9
+    projected_gain: float = 0.7
     # ...by at least this share of the trivial loss (a curve far below it that still creeps
     # down is as good as it gets).
-    still_improving_material: float = 0.02
+    still_improving_material: float = 0.0081
 
     # Flags only (they never change a verdict).
     noisy_validation: float = 0.08
@@ -68,8 +65,7 @@ class Thresholds:
 
 # The thresholds fitted on the corpus; the others are fixed by their meaning.
 TUNED = ("rise", "best_position", "rise_material", "high_loss", "high_loss_no_baseline", "high_val_loss",
-         "still_improving", "still_improving_share", "projected_gain", "short_run", "best_at_end",
-         "still_improving_material")
+         "still_improving", "still_improving_share", "projected_gain", "still_improving_material")
 
 DEFAULT = Thresholds()
 
