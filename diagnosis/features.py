@@ -56,6 +56,7 @@ class Features:
     train_fell_after_best: float  # relative fall of the smoothed training loss since the smoothed best
     # Underfitting / good fit.
     train_level: float  # final smoothed training loss / reference
+    train_share_of_start: float  # final smoothed training loss / the first epoch's level (max of the first losses)
     val_level: float | None  # final smoothed validation loss / reference
     best_val_level: float | None  # minimum smoothed validation loss / reference
     val_tail_fall: float  # relative fall of the watched curve (validation, else training) over the tail
@@ -125,6 +126,10 @@ def measure(c: RunCurves, baseline: float | None) -> Features:
     bad = [i for i, v in enumerate(loss) if not math.isfinite(v)]
     bad += [i for i, v in enumerate(val if val is not None else []) if not math.isfinite(v)]
     reference, known = reference_level(loss, val, baseline)
+    # Materiality of a late fall is judged against the higher of the trivial loss and the first
+    # epoch's level, so knowing the trivial loss never makes a creeping curve look material.
+    start_level = reference_level(loss, val, None)[0]
+    material_reference = max(reference, start_level)
     if bad or epochs == 0:
         return _empty(epochs, val is not None, min(bad) + 1 if bad else None, reference, known)
 
@@ -139,9 +144,10 @@ def measure(c: RunCurves, baseline: float | None) -> Features:
         reference_known=known, jumps=jumps, peak=float(np.max(loss)) / reference,
         ended_above_start=bool(loss[-1] > start), val_peak=0.0,
         best_epoch=None, best_position=1.0, rise=0.0, rise_of_reference=0.0, smooth_best_position=1.0,
-        train_fell_after_best=0.0, train_level=float(smooth_loss[-1]) / reference, val_level=None,
+        train_fell_after_best=0.0, train_level=float(smooth_loss[-1]) / reference,
+        train_share_of_start=float(smooth_loss[-1]) / start_level, val_level=None,
         best_val_level=None, val_tail_fall=train_tail_fall, train_tail_fall=train_tail_fall,
-        tail_fall_of_reference=_fall(smooth_loss, tail) / reference, tail_share=_tail_share(smooth_loss, tail),
+        tail_fall_of_reference=_fall(smooth_loss, tail) / material_reference, tail_share=_tail_share(smooth_loss, tail),
         projected_gain=_projected_gain(smooth_loss, tail), tail=tail,
         gap=None, noise=0.0,
     )
@@ -160,7 +166,7 @@ def measure(c: RunCurves, baseline: float | None) -> Features:
                                    if smooth_loss[smooth_best] != 0 else 0.0),
             val_level=float(smooth_val[-1]) / reference, best_val_level=lowest / reference,
             val_tail_fall=_relative_fall(smooth_val, tail),
-            tail_fall_of_reference=_fall(smooth_val, tail) / reference,
+            tail_fall_of_reference=_fall(smooth_val, tail) / material_reference,
             tail_share=_tail_share(smooth_val, tail),
             projected_gain=_projected_gain(smooth_val, tail),
             gap=float(smooth_val[-1] - smooth_loss[-1]) / reference,
@@ -212,7 +218,8 @@ def _empty(epochs: int, has_validation: bool, first_bad: int | None, reference: 
         epochs=epochs, has_validation=has_validation, first_bad_epoch=first_bad, reference=reference,
         reference_known=known, jumps=0, peak=0.0, ended_above_start=False, val_peak=0.0, best_epoch=None,
         best_position=1.0, rise=0.0, rise_of_reference=0.0, smooth_best_position=1.0, train_fell_after_best=0.0,
-        train_level=1.0, val_level=None, best_val_level=None, val_tail_fall=0.0, train_tail_fall=0.0,
+        train_level=1.0, train_share_of_start=1.0, val_level=None, best_val_level=None, val_tail_fall=0.0,
+        train_tail_fall=0.0,
         tail_fall_of_reference=0.0, tail_share=0.0, projected_gain=0.0, tail=0,
         gap=None, noise=0.0,
     )

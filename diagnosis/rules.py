@@ -69,7 +69,10 @@ def decide(f: Features, t: Thresholds) -> Decision:
     # training loss stays high: that model did learn what generalises).
     high_level = t.high_loss if f.reference_known else t.high_loss_no_baseline
     val_high = f.best_val_level is None or f.best_val_level >= t.high_val_loss
-    if f.train_level >= high_level and val_high:
+    # With the trivial loss known, the training loss must also still be near where it started:
+    # a model that learned a lot from a bad first epoch is not stuck, whatever the level.
+    near_start = not f.reference_known or f.train_share_of_start >= t.high_loss_no_baseline
+    if f.train_level >= high_level and val_high and near_start:
         reasons.append("high_training_loss")
         margins["high_training_loss"] = _excess(f.train_level, high_level)
     falling = (f.val_tail_fall >= t.still_improving or f.tail_share >= t.still_improving_share

@@ -35,14 +35,14 @@ class Thresholds:
     # Overfit: the smoothed validation loss ended this fraction above its minimum...
     rise: float = 0.108
     # ...the raw minimum lay within this share of the epochs...
-    best_position: float = 1.0
+    best_position: float = 1
     # ...and the rise is this share of the trivial loss (material, not rounding).
     rise_material: float = 0.01375
     # The gap (validation − training, over the trivial loss) that also names `generalization_gap`.
     gap: float = 0.15
 
     # Underfit: a final training loss this share of the trivial predictor's or more...
-    high_loss: float = 0.8
+    high_loss: float = 0.4
     # ...(without a known trivial loss, of the first epoch's level), with the best validation
     # loss no lower than this share of it either...
     high_loss_no_baseline: float = 0.825

@@ -167,6 +167,8 @@ def build_corpus(runs: list[dict], raw_variance: dict[str, float] | None = None)
             "baseline_loss": run["baseline_loss"], "history": run["history"],
         })
     return {"yardsticks": {t: {k: _fact(v) for k, v in y.items()} for t, y in yardsticks.items()},
+            # Kept so the labels can be rebuilt from runs.jsonl without statsmodels (tests do).
+            "raw_variance": {t: float(v) for t, v in sorted(raw_variance.items())},
             "runs": entries}
 
 
