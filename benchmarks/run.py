@@ -20,6 +20,7 @@ BENCHMARKS = {
     "api_load": ("benchmarks.bench_api_load", "API under load: pollers, plots, SSE fan-out"),
     "throughput": ("benchmarks.bench_throughput", "small jobs per minute, one worker vs two"),
     "memory": ("benchmarks.bench_worker_memory", "worker RSS after 1 and after 50 jobs"),
+    "diagnosis": ("benchmarks.bench_diagnosis", "verdict engine: ms per 200-epoch run vs early-stopping reading"),
 }
 
 

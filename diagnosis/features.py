@@ -46,6 +46,7 @@ class Features:
     jumps: int  # epochs whose loss jumped > 25 % and by > a quarter of the reference
     peak: float  # highest training loss / reference
     ended_above_start: bool  # final training loss above min(first epoch's, reference)
+    train_rise: float  # final smoothed training loss / its minimum − 1
     val_peak: float  # highest validation loss after the first epoch / reference
     # Overfitting.
     best_epoch: int | None  # 1-based epoch of the minimum raw validation loss (earliest on ties)
@@ -143,6 +144,7 @@ def measure(c: RunCurves, baseline: float | None) -> Features:
         epochs=epochs, has_validation=val is not None, first_bad_epoch=None, reference=reference,
         reference_known=known, jumps=jumps, peak=float(np.max(loss)) / reference,
         ended_above_start=bool(loss[-1] > start), val_peak=0.0,
+        train_rise=float(smooth_loss[-1] / np.min(smooth_loss) - 1.0) if np.min(smooth_loss) > 0 else 0.0,
         best_epoch=None, best_position=1.0, rise=0.0, rise_of_reference=0.0, smooth_best_position=1.0,
         train_fell_after_best=0.0, train_level=float(smooth_loss[-1]) / reference,
         train_share_of_start=float(smooth_loss[-1]) / start_level, val_level=None,
@@ -216,7 +218,8 @@ def _relative_fall(smoothed: np.ndarray, tail: int) -> float:
 def _empty(epochs: int, has_validation: bool, first_bad: int | None, reference: float, known: bool) -> Features:
     return Features(
         epochs=epochs, has_validation=has_validation, first_bad_epoch=first_bad, reference=reference,
-        reference_known=known, jumps=0, peak=0.0, ended_above_start=False, val_peak=0.0, best_epoch=None,
+        reference_known=known, jumps=0, peak=0.0, ended_above_start=False, train_rise=0.0, val_peak=0.0,
+        best_epoch=None,
         best_position=1.0, rise=0.0, rise_of_reference=0.0, smooth_best_position=1.0, train_fell_after_best=0.0,
         train_level=1.0, train_share_of_start=1.0, val_level=None, best_val_level=None, val_tail_fall=0.0,
         train_tail_fall=0.0,

@@ -46,7 +46,9 @@ def decide(f: Features, t: Thresholds) -> Decision:
     # thrown up by big jumps again and again (oscillating) — the truth's own reading of the
     # training curve. (Jumps in a run that still ended low are "ambiguous" to the truth; a
     # user still cannot read such curves, so they are called unstable too.)
-    blew_up = f.peak >= t.blow_up
+    # A training loss that climbed back far above its own minimum and past where it started
+    # diverges even without jumps.
+    blew_up = f.peak >= t.blow_up or f.train_rise >= t.train_rise
     if (blew_up and f.ended_above_start) or f.jumps >= t.jumps:
         reason = "diverging" if blew_up and f.ended_above_start else "oscillating"
         margin = max(_excess(f.peak, t.blow_up), 0.5 * (f.jumps - t.jumps + 1))
@@ -77,7 +79,10 @@ def decide(f: Features, t: Thresholds) -> Decision:
         margins["high_training_loss"] = _excess(f.train_level, high_level)
     falling = (f.val_tail_fall >= t.still_improving or f.tail_share >= t.still_improving_share
                or f.projected_gain >= t.projected_gain)
-    if falling and f.tail_fall_of_reference >= t.still_improving_material and f.train_tail_fall > 0:
+    # A fall within the validation curve's own epoch-to-epoch wobble is no trend.
+    beyond_noise = f.val_tail_fall >= t.noise_multiple * f.noise
+    if (falling and beyond_noise and f.tail_fall_of_reference >= t.still_improving_material
+            and f.train_tail_fall >= t.train_still_falling):
         reasons.append("still_improving")
         margins["still_improving"] = max(_excess(f.val_tail_fall, t.still_improving),
                                          _excess(f.tail_share, t.still_improving_share),

@@ -31,6 +31,9 @@ class Thresholds:
     # run whose training loss ended above where it started.
     jumps: int = 2
     blow_up: float = 3.0
+    # Diverging without jumps: the training loss ended this fraction above its own minimum
+    # (and above where it started).
+    train_rise: float = 1.0
 
     # Overfit: the smoothed validation loss ended this fraction above its minimum...
     rise: float = 0.108
@@ -57,6 +60,11 @@ class Thresholds:
     # ...by at least this share of the trivial loss (a curve far below it that still creeps
     # down is as good as it gets).
     still_improving_material: float = 0.0081
+    # The training loss must be falling too, by this share of its level over the tail (a
+    # flat training curve under a wobbling validation curve is noise, not progress).
+    train_still_falling: float = 0.01
+    # The fall must also exceed this many times the validation curve's own relative wobble.
+    noise_multiple: float = 1.0
 
     # Flags only (they never change a verdict).
     noisy_validation: float = 0.08

@@ -1,7 +1,9 @@
 """The engine on the committed corpus of real Keras runs (no TensorFlow needed: histories are stored).
 
-The targets of issue 5 are asserted on the holdout half, which tuned nothing; the four
-classic configurations are golden runs picked from the corpus.
+The figures asserted are leave-one-task-out (DIAGNOSIS-TRUTH.md, Scoring): every prediction
+comes from thresholds fitted on the other tasks. The floors are the levels RESULTS.md
+reports (a guard against regressions), not the issue's targets, which are not all met; the
+gap is written down in RESULTS.md.
 """
 
 import pytest
@@ -21,75 +23,83 @@ def results(corpus):
 
 
 def test_labels_follow_from_the_committed_runs_and_rules(corpus):
-    rebuilt = labels.build_corpus(labels.load_runs())
+    rebuilt = labels.build_corpus(labels.load_runs(), raw_variance=corpus["raw_variance"])
     assert [(e["id"], e["label"]) for e in rebuilt["runs"]] == [(e["id"], e["label"]) for e in corpus["runs"]]
 
 
-def test_every_verdict_class_is_in_the_holdout(corpus):
-    holdout = score.scored_runs(corpus, "holdout")
+def test_the_corpus_is_as_large_and_varied_as_the_issue_asks(corpus):
+    scored = score.scored_runs(corpus)
+    assert len(scored) >= 600
+    learnable = [t for t, y in corpus["yardsticks"].items() if y["learnable"]]
+    assert len(learnable) >= 12
+    kinds = {e["kind"] for e in scored}
+    assert kinds == {"binary_classification", "multiclass_classification", "regression"}
+    real = {e["task"] for e in scored if e["source"] == "real"}
+    assert len(real) >= 5
     for label in score.CLASSES:
-        assert sum(e["label"] == label for e in holdout) >= 5, label
+        assert sum(e["label"] == label for e in scored) >= 10, label
 
 
-def test_engine_meets_the_issue_targets_on_the_holdout(results):
-    engine = results["holdout"]["engine"]
-    assert engine["accuracy"] >= 0.90
-    for label, (correct, total) in engine["per_class"].items():
-        assert correct / total >= 0.85, label
-
-
-def test_engine_does_not_fall_below_what_it_reached(results):
-    """A guard against regressions at the levels RESULTS.md reports (holdout of 147 runs: 91 % overall;
-    underfit 30/34, overfit 29/34, good_fit 52/54, unstable 23/25). Underfit and overfit sit one
-    run above the issue's 85 %, so their floors are the targets themselves."""
-    engine = results["holdout"]["engine"]
-    assert engine["accuracy"] >= 0.90
-    floors = {"underfit": 0.85, "overfit": 0.85, "good_fit": 0.92, "unstable": 0.88}
+def test_leave_one_task_out_figures_hold(results):
+    engine = results["rows"]["engine (leave-one-task-out)"]
+    assert engine["accuracy"] >= 0.82
+    floors = {"underfit": 0.80, "overfit": 0.86, "good_fit": 0.78, "unstable": 0.85}
     for label, (correct, total) in engine["per_class"].items():
         assert correct / total >= floors[label], label
 
 
+def test_knowing_the_trivial_loss_does_no_harm(results):
+    given = results["rows"]["engine (leave-one-task-out)"]
+    not_given = results["rows"]["engine, no baseline given (leave-one-task-out)"]
+    assert given["accuracy"] >= not_given["accuracy"]
+    assert given["balanced"] >= not_given["balanced"]
+
+
+def test_confident_verdicts_are_mostly_right(results):
+    truth = [s.label for s in results["data"]]
+    sure = [(t, p) for t, p, c in zip(truth, results["engine"], results["confidences"]) if c >= 0.8]
+    assert sum(t == p for t, p in sure) / len(sure) >= 0.89
+
+
 def test_engine_is_clearly_above_both_references(results):
-    engine = results["holdout"]["engine"]["accuracy"]
+    engine = results["rows"]["engine (leave-one-task-out)"]["accuracy"]
     for name in ("rule of thumb", "early stopping"):
-        assert engine >= results["holdout"][name]["accuracy"] + 0.10, name
+        assert engine >= results["rows"][f"{name} (leave-one-task-out)"]["accuracy"] + 0.10, name
 
 
 def test_results_file_is_current(corpus, results):
     assert score.RESULTS_FILE.read_text() == score.report(corpus, results)
 
 
-def _run(corpus, run_id):
-    entry = next(e for e in corpus["runs"] if e["id"] == run_id)
-    return entry, diagnose([entry["history"]], task=entry["kind"], baseline_loss=entry["baseline_loss"])
-
-
+# Golden runs, one per verdict: each was diagnosed leave-one-task-out (its own task held out
+# of the fit) and is checked here both that way and with the shipped thresholds.
 GOLDEN = {
-    # configuration: (run id, truth from its test block)
-    "too few epochs": ("sunspots/02", "underfit"),  # 16 units, 3 epochs
-    "too little capacity": ("binary_sums/04", "underfit"),  # 1 unit, 30 epochs
-    "good fit": ("sunspots/10", "good_fit"),  # 8 units, 60 epochs
-    "too many epochs": ("binary_sums/16", "overfit"),  # 32 units, 80 epochs on 160 samples
+    "underfit": "binary_order/13",  # a learning rate of 1e-4 or less: barely moved
+    "overfit": "binary_sums/48",  # a big model on a fifth of the data, trained long
+    "good_fit": "elnino/oracle0",  # a tuned configuration
+    "unstable": "binary_order/56",  # a large learning rate
 }
 
 
-@pytest.mark.parametrize("configuration", GOLDEN)
-def test_the_four_classic_configurations(corpus, configuration):
-    run_id, verdict = GOLDEN[configuration]
-    entry, result = _run(corpus, run_id)
+@pytest.mark.parametrize("verdict", GOLDEN)
+def test_golden_runs(corpus, results, verdict):
+    run_id = GOLDEN[verdict]
+    entry = next(e for e in corpus["runs"] if e["id"] == run_id)
     assert entry["label"] == verdict
+    held_out = dict(zip((s.id for s in results["data"]), results["engine"]))[run_id]
+    assert held_out == verdict
+    result = diagnose([entry["history"]], task=entry["kind"], baseline_loss=entry["baseline_loss"],
+                      config={"training": {"learning_rate": entry["config"]["lr"], "epochs": entry["config"]["epochs"]},
+                              "model": {"layers": [{"units": entry["config"]["units"]}]}})
     assert result["verdict"] == verdict
     evidence = result["evidence"]
-    if configuration == "too few epochs":
-        assert "few_epochs" in result["flags"]
-        assert result["recommendations"][0].startswith("Train at least 20 epochs")
-    if configuration == "too little capacity":
-        assert "high_training_loss" in result["reasons"]
-        assert any("double the LSTM units" in r for r in result["recommendations"])
-    if configuration == "good fit":
-        assert result["reasons"] == []
-        assert evidence["loss_vs_baseline"] < 0.5
-    if configuration == "too many epochs":
+    if verdict == "underfit":
+        assert set(result["reasons"]) & {"high_training_loss", "still_improving"}
+    if verdict == "overfit":
         assert "val_loss_rising" in result["reasons"]
-        assert evidence["best_epoch"] < evidence["epochs"] / 2
-        assert result["recommendations"][0].startswith(f"Stop at epoch {evidence['best_epoch']} ")
+        assert result["recommendations"][0].startswith(f"Stop at epoch {evidence['best_epoch']}:")
+    if verdict == "good_fit":
+        assert result["reasons"] == []
+    if verdict == "unstable":
+        lr = entry["config"]["lr"]
+        assert any(r.startswith("Lower the learning rate") and f"{lr:.2g} →" in r for r in result["recommendations"])
