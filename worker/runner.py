@@ -119,7 +119,8 @@ class JobRunner:
             if stopper.stopped:
                 self._finish(tenant, job_id, "cancelled")
                 return
-        diagnosis = diagnose(histories, task=config.task, baseline_loss=baseline, final=True, seeds=seeds)
+        diagnosis = diagnose(histories, task=config.task, baseline_loss=baseline, final=True, seeds=seeds,
+                             config=config.model_dump())
         self.jobs.set_diagnosis(tenant, job_id, diagnosis)
         self._finish(tenant, job_id, "succeeded", verdict=diagnosis["verdict"])
 

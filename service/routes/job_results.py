@@ -39,7 +39,7 @@ def current_diagnosis(jobs: Jobs, tenant: str, record: dict, runs: list[dict]) -
     config = record["config"]
     seeds = [config["training"]["seed"] + i for i in range(len(started))]
     return diagnose(started, task=config["task"], baseline_loss=record.get("baseline_loss"),
-                    final=is_final(record), seeds=seeds)
+                    final=is_final(record), seeds=seeds, config=config)
 
 
 @router.get("/history", response_model=History, responses=_ERRORS)
