@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from diagnosis.features import Features
 from diagnosis.single_run import RunReading
 
 
@@ -66,7 +67,7 @@ def summary(reading: RunReading) -> str:
     return text
 
 
-def _against(f) -> str:
+def _against(f: Features) -> str:
     return "the trivial predictor's loss" if f.reference_known else "the first epoch's loss"
 
 
@@ -88,7 +89,7 @@ def _verdict_sentence(reading: RunReading) -> str:
         text = (f"Validation loss bottomed out at epoch {e['best_epoch']} of {epochs} and rose {_pct(f.rise)} since, "
                 f"while training loss {'kept falling' if f.train_fell_after_best > 0 else 'stayed flat'}.")
         if "generalization_gap" in reasons:
-            text += f" Validation loss now sits {_num(e['generalization_gap'])} above training loss."
+            text += f" Validation loss now sits {_num(float(e['generalization_gap'] or 0.0))} above training loss."
         return text
     if verdict == "underfit":
         parts = []
@@ -115,8 +116,8 @@ def _verdict_sentence(reading: RunReading) -> str:
 def recommendations(reading: RunReading, *, task: str | None = None, training: Training | None = None) -> list[str]:
     e, f = reading.evidence, reading.features
     training = training or Training()
-    epochs = e["epochs"] or 0
-    lr = training.learning_rate or reading.notes.get("learning_rate")
+    epochs = int(e["epochs"] or 0)
+    lr = training.learning_rate or reading.learning_rate
     verdict, reasons = reading.verdict, reading.reasons
     advice: list[str] = []
     if verdict == "unstable":

@@ -91,8 +91,8 @@ def _describe(reading: RunReading, verdict: str, confidence: float, reasons: lis
 def _disagreement_summary(readings: list[RunReading]) -> str:
     counts = Counter(r.verdict for r in readings)
     told = ", ".join(f"{count} {verdict}" for verdict, count in counts.most_common())
-    finals = [r.evidence["final_val_loss"] or r.evidence["final_loss"] for r in readings]
-    finals = [f for f in finals if f is not None]
+    finals = [float(f) for r in readings
+              if (f := r.evidence["final_val_loss"] or r.evidence["final_loss"]) is not None]
     text = f"The {len(readings)} runs disagree ({told}): the outcome depends on the seed."
     if len(finals) > 1:
         text += f" Final validation loss ranges {min(finals):.3g}–{max(finals):.3g}."
@@ -100,7 +100,7 @@ def _disagreement_summary(readings: list[RunReading]) -> str:
 
 
 def _disagreement_advice(readings: list[RunReading], training: advice.Training) -> list[str]:
-    lr = training.learning_rate or next((r.notes["learning_rate"] for r in readings if r.notes.get("learning_rate")), None)
+    lr = training.learning_rate or next((r.learning_rate for r in readings if r.learning_rate), None)
     return [
         f"Lower the learning rate {lr:.2g} → {lr / 3:.2g} to make runs more alike" if lr
         else "Lower the learning rate 3× (e.g. Adam's 0.001 → 0.0003) to make runs more alike",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -140,7 +141,7 @@ def measure(c: RunCurves, baseline: float | None) -> Features:
     smooth_loss = curves.smooth(loss)
     tail = curves.tail_length(epochs)
     train_tail_fall = _relative_fall(smooth_loss, tail)
-    features = dict(
+    features: dict[str, Any] = dict(
         epochs=epochs, has_validation=val is not None, first_bad_epoch=None, reference=reference,
         reference_known=known, jumps=jumps, peak=float(np.max(loss)) / reference,
         ended_above_start=bool(loss[-1] > start), val_peak=0.0,

@@ -37,7 +37,7 @@ def _stats(values: list[float]) -> dict[str, float] | None:
 
 def spread(readings: list[RunReading]) -> dict:
     def collect(key: str) -> list[float]:
-        return [r.evidence[key] for r in readings if r.evidence[key] is not None]
+        return [float(v) for r in readings if (v := r.evidence[key]) is not None]
 
     counts = Counter(r.verdict for r in readings)
     return {

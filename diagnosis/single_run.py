@@ -25,6 +25,7 @@ class RunReading:
     flags: list[str]
     evidence: dict[str, float | int | None]
     features: Features
+    learning_rate: float | None = None  # the last value of a `learning_rate`/`lr` curve, if any
     # Numbers the summary and recommendations quote that are not part of the evidence.
     notes: dict[str, float | int | str | None] = field(default_factory=dict)
 
@@ -38,9 +39,9 @@ def read_run(history: History, *, baseline_loss: float | None = None, thresholds
     evidence = _evidence(c, f, baseline)
     if f.first_bad_epoch is None and f.epochs >= thresholds.min_epochs:
         flags += [flag for flag in _side_flags(f, thresholds) if flag not in flags]
-    notes: dict[str, float | int | str | None] = {"learning_rate": c.learning_rate, "loss_key": c.loss_key,
-                                                  "first_bad_epoch": f.first_bad_epoch}
-    return RunReading(decision.verdict, round(decision.confidence, 3), decision.reasons, flags, evidence, f, notes)
+    notes: dict[str, float | int | str | None] = {"loss_key": c.loss_key, "first_bad_epoch": f.first_bad_epoch}
+    return RunReading(decision.verdict, round(decision.confidence, 3), decision.reasons, flags, evidence, f,
+                      c.learning_rate, notes)
 
 
 def _evidence(c: RunCurves, f: Features, baseline: float | None) -> dict[str, float | int | None]:

@@ -79,7 +79,7 @@ DEFAULT = Thresholds()
 
 
 def with_values(base: Thresholds, **values: float) -> Thresholds:
-    return replace(base, **values)
+    return replace(base, **values)  # type: ignore[arg-type]  # int fields take whole numbers only
 
 
 def as_dict(t: Thresholds) -> dict[str, float]:

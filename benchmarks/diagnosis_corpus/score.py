@@ -15,6 +15,8 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
+
 from benchmarks.diagnosis_corpus import fit, references
 from diagnosis.history import as_array
 from diagnosis.rules import decide
@@ -100,7 +102,7 @@ def validation_ceiling(entries: list[dict]) -> tuple[int, int]:
     for e in entries:
         val = as_array(e["history"].get("val_loss", []))
         said = False
-        if len(val) and all(v == v for v in val):
+        if len(val) and np.isfinite(val).all():
             lowest, best = float(val.min()), int(val.argmin()) + 1
             said = (val[-1] >= 1.15 * lowest and val[-1] - lowest > 0.01 * (e["baseline_loss"] or lowest)
                     and best <= 0.7 * len(val))
