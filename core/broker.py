@@ -14,7 +14,11 @@ from core.redis_client import HEALTH_CHECK_S, celery_connection
 from core.settings import Settings
 
 TRAIN_TASK = "lstm_doctor.train"
+PREDICT_TASK = "lstm_doctor.predict"
 QUEUES = ("gpu", "cpu")
+# Short tasks every worker takes besides its training queues, so a prediction does not wait behind
+# queued training jobs (only behind the job a worker is training, if any).
+PREDICT_QUEUE = "predict"
 
 
 def make_celery(settings: Settings, redis_url: str) -> Celery:
@@ -65,6 +69,10 @@ def make_celery(settings: Settings, redis_url: str) -> Celery:
         worker_send_task_events=False,
     )
     return app
+
+
+def enqueue_prediction(app: Celery, tenant: str, prediction_id: str) -> None:
+    app.send_task(PREDICT_TASK, args=[tenant, prediction_id], queue=PREDICT_QUEUE)
 
 
 def enqueue(app: Celery, client: redis.Redis, tenant: str, job_id: str, device: str) -> str:

@@ -57,6 +57,25 @@ class TrainingConfig(_Strict):
     seed: int = Field(0, ge=0)
     repeats: int = Field(1, ge=1, description="Independent runs with seeds seed, seed+1, …")
     early_stopping: EarlyStopping | None = None
+    keep: Literal["best", "last"] = Field(
+        "best", description="Weights each run's saved model keeps: the best validation epoch's, or the last epoch's."
+    )
+
+
+WebhookEvent = Literal["running", "epoch", "succeeded", "failed", "cancelled"]
+
+
+class WebhookConfig(_Strict):
+    url: str = Field(min_length=1, max_length=2048, description="http(s) URL the signed deliveries are POSTed to.")
+    events: list[WebhookEvent] = Field(
+        default_factory=lambda: ["succeeded", "failed", "cancelled"], min_length=1,
+        description="Events delivered; the terminal three by default.",
+    )
+
+    @model_validator(mode="after")
+    def _unique_events(self) -> "WebhookConfig":
+        self.events = list(dict.fromkeys(self.events))
+        return self
 
 
 class JobConfig(_Strict):
@@ -67,3 +86,4 @@ class JobConfig(_Strict):
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     device: Literal["auto", "gpu", "cpu"] = "auto"
     tags: dict[str, str] = Field(default_factory=dict)
+    webhook: WebhookConfig | None = Field(None, description="Where signed job events are delivered.")

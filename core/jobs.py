@@ -12,7 +12,9 @@ from typing import Any
 import redis
 
 from core import keys
+from core.ids import now
 from core.pagination import newest_first
+from core.webhooks.deliveries import DeliveryStore, payload, webhook_event
 
 ACTIVE = ("queued", "running")
 FINISHED = ("succeeded", "failed", "cancelled")
@@ -47,6 +49,16 @@ return redis.call('RPUSH', KEYS[2], ARGV[1])
 """
 
 
+# Events are recorded only for a job that still exists, like every other worker write.
+# KEYS[1] job hash, KEYS[2] event log; ARGV[1] most entries kept, ARGV[2] type, ARGV[3] data, ARGV[4] time.
+_RECORD_EVENT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '*', 'type', ARGV[2], 'data', ARGV[3], 'created_at', ARGV[4])
+"""
+# Every epoch of the largest job the default limits allow (1000 epochs x 10 runs), plus its statuses.
+EVENT_LOG_MAX = 10_100
+
+
 def _encode(fields: dict[str, Any]) -> dict[str, str]:
     return {name: json.dumps(value) for name, value in fields.items()}
 
@@ -61,6 +73,8 @@ class JobStore:
         self._transition = client.register_script(_TRANSITION)
         self._update = client.register_script(_UPDATE_IF_EXISTS)
         self._append = client.register_script(_APPEND_IF_EXISTS)
+        self._record_event = client.register_script(_RECORD_EVENT)
+        self.deliveries = DeliveryStore(client)
 
     # Records
     def create(self, tenant: str, job: dict[str, Any]) -> None:
@@ -127,6 +141,8 @@ class JobStore:
                 keys.job(tenant, job_id),
                 keys.job_diagnosis(tenant, job_id),
                 keys.job_heartbeat(tenant, job_id),
+                keys.job_event_log(tenant, job_id),
+                keys.job_deliveries(tenant, job_id),
                 *(keys.job_history(tenant, job_id, run) for run in range(1, runs + 1)),
             )
             p.zrem(keys.job_index(tenant), job_id)
@@ -187,8 +203,31 @@ class JobStore:
         self.r.srem(keys.running_jobs(), f"{tenant}/{job_id}")
 
     # Events
-    def publish(self, tenant: str, job_id: str, event: str, data: dict[str, Any]) -> None:
-        self.r.publish(keys.job_events(tenant, job_id), json.dumps({"event": event, "data": data}))
+    def publish(self, tenant: str, job_id: str, event: str, data: dict[str, Any]) -> str | None:
+        """Records the event in the job's event log (the JSON event list), announces it to live
+        streams, and schedules its webhook delivery when the job's webhook asks for it. Returns the
+        event's id (None when the job no longer exists)."""
+        created_at = now()
+        event_id = self._record_event(keys=[keys.job(tenant, job_id), keys.job_event_log(tenant, job_id)],
+                                      args=[EVENT_LOG_MAX, event, json.dumps(data), created_at])
+        self.r.publish(keys.job_events(tenant, job_id), json.dumps({"event": event, "data": data, "id": event_id}))
+        name = webhook_event(event, data)
+        if event_id and name:
+            config = self.r.hget(keys.job(tenant, job_id), "config")
+            webhook = json.loads(config).get("webhook") if config else None
+            if webhook and name in webhook["events"]:
+                self.deliveries.schedule(tenant, job_id, event_id, name, webhook["url"],
+                                         payload(job_id, name, data, created_at))
+        return event_id
+
+    def events(self, tenant: str, job_id: str, *, after: str | None, limit: int) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of recorded events, oldest first, after the event id ``after``; and the cursor
+        of the next page (None when this page reaches the end)."""
+        entries = self.r.xrange(keys.job_event_log(tenant, job_id), f"({after}" if after else "-", "+",
+                                count=limit + 1)
+        items = [{"id": entry_id, "type": fields["type"], "created_at": fields["created_at"],
+                  "data": json.loads(fields["data"])} for entry_id, fields in entries[:limit]]
+        return items, (items[-1]["id"] if len(entries) > limit else None)
 
     # Operations
     def count_by_status(self, batch: int = 500) -> dict[str, int]:

@@ -70,6 +70,43 @@ def active_jobs(tenant: str) -> str:
     return f"{_tenant(tenant)}:active-jobs"
 
 
+def job_event_log(tenant: str, job_id: str) -> str:
+    """Stream of the job's recorded events (status changes, epochs): the JSON event list's source,
+    its entry ids the list's cursor."""
+    return f"{_tenant(tenant)}:job:{job_id}:event-log"
+
+
+def job_models(tenant: str, job_id: str) -> str:
+    """Hash: run number -> JSON record of the run's saved model (blob name, digest, preprocessing)."""
+    return f"{_tenant(tenant)}:job:{job_id}:models"
+
+
+def job_deliveries(tenant: str, job_id: str) -> str:
+    """Hash: webhook delivery id -> JSON delivery record (event, payload, attempts, state)."""
+    return f"{_tenant(tenant)}:job:{job_id}:deliveries"
+
+
+def prediction(tenant: str, prediction_id: str) -> str:
+    """A prediction request and, once a worker answered, its result (expires)."""
+    return f"{_tenant(tenant)}:pred:{prediction_id}"
+
+
+def webhook_secrets(tenant: str) -> str:
+    """JSON list of the tenant's webhook signing secrets, newest first, each with its expiry."""
+    return f"{_tenant(tenant)}:webhook-secrets"
+
+
+def webhook_due() -> str:
+    """Sorted set of "tenant/job_id/delivery_id" scored by when the next attempt is due, across
+    tenants: what every worker's webhook dispatcher polls."""
+    return f"{PREFIX}:webhook-due"
+
+
+def webhook_attempt_lock(delivery: str, attempt: int) -> str:
+    """Taken by the dispatcher that makes one attempt, so two workers never send the same one."""
+    return f"{PREFIX}:webhook-lock:{delivery}:{attempt}"
+
+
 def idempotency(tenant: str, key: str) -> str:
     return f"{_tenant(tenant)}:idem:{key}"
 

@@ -51,12 +51,32 @@ class Settings(BaseSettings):
     max_redeliveries: int = Field(2, description="Times a job is re-queued after its worker vanished.")
     heartbeat_s: float = Field(5.0, description="How often a running job proves its worker is alive.")
 
+    # Results for calling services: predictions and webhooks
+    max_prediction_rows: int = Field(10_000, ge=1, description="Most rows (tables) or samples (NPZ) in one prediction request.")
+    prediction_wait_max_s: int = Field(60, ge=0, description="Longest `Prefer: wait=N` a prediction request may hold.")
+    prediction_ttl_s: int = Field(24 * 3600, ge=60, description="How long a prediction and its result are kept.")
+    webhook_allow_hosts: str = Field(
+        "", description="Hosts, addresses or networks (CIDR) webhooks may target even when private or loopback."
+    )
+    webhook_retry_delays_s: str = Field(
+        "5,300,1800,7200,18000,36000,36000",
+        description="Seconds before each retry of a failed delivery (~27 h in all, as Standard Webhooks suggests).",
+    )
+    webhook_timeout_s: float = Field(10.0, gt=0, description="Time a receiver has to answer one delivery.")
+    webhook_secret_overlap_s: int = Field(
+        24 * 3600, ge=0, description="How long a rotated-out webhook secret still signs deliveries."
+    )
+
     # Logs
     log_level: str = Field("INFO", description="Log level (structured JSON lines).")
 
     @property
     def max_upload_bytes(self) -> int:
         return self.max_upload_mb * 1024 * 1024
+
+    @property
+    def webhook_retry_delays(self) -> list[float]:
+        return [float(part) for part in self.webhook_retry_delays_s.split(",") if part.strip()]
 
     @property
     def blob_dir(self) -> Path:

@@ -12,7 +12,7 @@ from service.container import Container
 from service.metrics import Metrics
 from service.middleware import BodyLimitMiddleware, ConditionalGetMiddleware, RequestContextMiddleware
 from service.readiness import Readiness, probe_client
-from service.routes import datasets, diagnoses, health, job_results, jobs
+from service.routes import datasets, diagnoses, health, job_models, job_results, jobs, predictions, webhooks
 
 
 def create_app(settings: Settings | None = None, container: Container | None = None) -> FastAPI:
@@ -44,6 +44,6 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.add_middleware(ConditionalGetMiddleware)
     app.add_middleware(BodyLimitMiddleware, multipart_max_bytes=container.settings.max_upload_bytes)
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
-    for module in (health, datasets, jobs, job_results, diagnoses):
+    for module in (health, datasets, jobs, job_results, job_models, predictions, webhooks, diagnoses):
         app.include_router(module.router)
     return app

@@ -1,4 +1,4 @@
-"""`lstm-doctor serve | api | worker`.
+"""`lstm-doctor serve | api | worker`, and the client's `submit | wait | plot | model`.
 
 ``serve`` is the whole service on one machine: an embedded Redis (unless LSTM_DOCTOR_REDIS_URL
 is set), one Celery worker and the API, stopped together on Ctrl-C with no process left behind.
@@ -66,7 +66,13 @@ def main(argv: list[str] | None = None) -> None:
     sub.add_parser("serve", help="embedded Redis + a worker + the API, until Ctrl-C")
     sub.add_parser("api", help="the HTTP API only (needs LSTM_DOCTOR_REDIS_URL)")
     sub.add_parser("worker", help="a training worker only (needs LSTM_DOCTOR_REDIS_URL)")
+    # The client's commands (submit, wait, plot, model) talk to a running service over HTTP.
+    from lstm_doctor_client import cli as client_cli
+
+    client_cli.add_commands(sub)
     args = parser.parse_args(argv)
+    if args.command in client_cli.COMMANDS:
+        raise SystemExit(client_cli.run(args))
     settings = Settings()
     if args.command == "serve":
         serve(settings)

@@ -15,6 +15,7 @@ from core.jobs import JobStore
 from core.broker import make_celery
 from core.redis_client import connect, connect_async
 from core.settings import Settings
+from core.trained_models import ModelStore
 from service.auth import Keyring
 from service.plot_cache import PlotCache
 
@@ -31,6 +32,7 @@ class Container:
     celery: Celery
     keyring: Keyring
     idempotency: IdempotencyStore
+    models: ModelStore
     plots: PlotCache = field(default_factory=PlotCache)
 
     @property
@@ -54,4 +56,5 @@ class Container:
             celery=make_celery(settings, settings.redis_url),
             keyring=Keyring.from_settings(settings),
             idempotency=IdempotencyStore(client),
+            models=ModelStore(client),
         )

@@ -14,6 +14,7 @@ from core.blobs import BlobCache, BlobStore
 from core.datasets import DatasetStore
 from core.jobs import JobStore
 from core.settings import Settings
+from core.trained_models import ModelStore
 from service.auth import OPEN_TENANT
 from service.container import Container
 from service.plot_cache import PlotCache
@@ -64,6 +65,10 @@ async def _blob_cache(container: ContainerDep) -> BlobCache:
     return container.blob_cache
 
 
+async def _models(container: ContainerDep) -> ModelStore:
+    return container.models
+
+
 async def _plots(container: ContainerDep) -> PlotCache:
     return container.plots
 
@@ -75,3 +80,4 @@ Datasets = Annotated[DatasetStore, Depends(_datasets)]
 Blobs = Annotated[BlobStore, Depends(_blobs)]
 BlobFiles = Annotated[BlobCache, Depends(_blob_cache)]
 Plots = Annotated[PlotCache, Depends(_plots)]
+Models = Annotated[ModelStore, Depends(_models)]

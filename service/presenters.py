@@ -28,6 +28,9 @@ def job_resource(record: dict[str, Any]) -> dict[str, Any]:
             "diagnosis": f"{base}/diagnosis",
             "events": f"{base}/events",
             "plots": plot_links(base, ["loss", main_metric(config.get("task"))]),
+            "model": f"{base}/model",
+            "predictions": f"{base}/predictions",
+            "deliveries": f"{base}/deliveries",
         },
     }
 

@@ -12,10 +12,12 @@ from core.settings import Settings
 
 
 def worker_command(settings: Settings, name: str = "worker") -> list[str]:
+    from core.broker import PREDICT_QUEUE  # Celery is imported only when a worker is started
+
     return [
         sys.executable, "-m", "celery", "--quiet", "-A", "worker.celery_app", "worker",
         "--pool", "prefork", "--concurrency", str(settings.worker_concurrency),
-        "--queues", settings.worker_queues, "--hostname", f"{name}@%h",
+        "--queues", f"{settings.worker_queues},{PREDICT_QUEUE}", "--hostname", f"{name}@%h",
         "--loglevel", "WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat",
     ]
 

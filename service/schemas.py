@@ -61,6 +61,9 @@ class JobLinks(BaseModel):
     diagnosis: str
     events: str
     plots: dict[str, str]
+    model: str | None = Field(None, description="The trained model zip (`?run=N`), once the job ended.")
+    predictions: str | None = Field(None, description="POST rows here to run the trained model.")
+    deliveries: str | None = Field(None, description="Webhook deliveries of this job.")
 
 
 class Job(BaseModel):
@@ -80,6 +83,19 @@ class Job(BaseModel):
     )
     cudnn: CudnnReport | None = None
     links: JobLinks
+
+
+class Event(BaseModel):
+    id: str = Field(description="Event id; pass it as `after` to read on from here.")
+    type: Literal["status", "epoch"]
+    created_at: str
+    data: dict[str, Any]
+
+
+class EventPage(BaseModel):
+    items: list[Event]
+    next_cursor: str | None = Field(None, description="`after` for the next page; null when this page reaches "
+                                                      "the end (poll again with the last id for newer events).")
 
 
 class RunHistory(BaseModel):

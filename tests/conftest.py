@@ -28,8 +28,9 @@ def redis_server(data_dir: Path):
 
 @pytest.fixture(scope="session")
 def settings(redis_server: EmbeddedRedis, data_dir: Path) -> Settings:
+    # Webhook tests run a receiver on loopback, and retry within seconds rather than hours.
     return Settings(redis_url=redis_server.url, data_dir=data_dir, log_level="WARNING", heartbeat_s=1.0,
-                    _env_file=None)
+                    webhook_allow_hosts="127.0.0.1", webhook_retry_delays_s="0.3,0.6,1", _env_file=None)
 
 
 @pytest.fixture(scope="session")

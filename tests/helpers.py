@@ -78,6 +78,8 @@ def start_worker(settings: Settings, name: str) -> subprocess.Popen:
            "LSTM_DOCTOR_HEARTBEAT_S": str(settings.heartbeat_s), "LSTM_DOCTOR_LOG_LEVEL": "WARNING",
            "LSTM_DOCTOR_JOB_SOFT_TIME_LIMIT_S": str(settings.job_soft_time_limit_s),
            "LSTM_DOCTOR_MAX_REDELIVERIES": str(settings.max_redeliveries),
+           "LSTM_DOCTOR_WEBHOOK_ALLOW_HOSTS": settings.webhook_allow_hosts,
+           "LSTM_DOCTOR_WEBHOOK_RETRY_DELAYS_S": settings.webhook_retry_delays_s,
            "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "2"}
     return subprocess.Popen(worker_command(settings, name), env=env, start_new_session=True)
 

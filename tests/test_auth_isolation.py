@@ -63,6 +63,8 @@ def _sub_resources(job_id: str) -> list[tuple[str, str]]:
     base = f"/v1/jobs/{job_id}"
     return [("GET", base), ("GET", f"{base}/history"), ("GET", f"{base}/events"), ("GET", f"{base}/diagnosis"),
             ("GET", f"{base}/plots/loss.png"), ("GET", f"{base}/plots/accuracy.svg"),
+            ("GET", f"{base}/model"), ("POST", f"{base}/predictions"),
+            ("GET", f"{base}/predictions/pred_000000000000bbbbbbbbbbbb"), ("GET", f"{base}/deliveries"),
             ("POST", f"{base}/cancel"), ("DELETE", base)]
 
 

@@ -19,6 +19,7 @@ from core.broker import enqueue, make_celery  # noqa: E402
 from core.redis_client import WORKER_RETRY_S, connect  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from worker import presence, reaper  # noqa: E402
+from worker.webhook_dispatcher import Dispatcher  # noqa: E402
 
 settings = Settings()
 if not settings.redis_url:
@@ -39,8 +40,16 @@ def _announce(sender, **_: object) -> None:
 
     queues = [q.name for q in sender.app.amqp.queues.consume_from.values()]
     presence.start(settings, sender.hostname, queues, on_beat=sweep)
+    # Webhooks go out from this (main) process, so a delivery never waits for a training slot.
+    _dispatcher.append(Dispatcher(settings, client))
+    _dispatcher[0].start()
+
+
+_dispatcher: list[Dispatcher] = []
 
 
 @signals.worker_shutdown.connect
 def _retire(sender, **_: object) -> None:
     presence.stop()
+    for dispatcher in _dispatcher:
+        dispatcher.stop()

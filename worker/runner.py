@@ -18,10 +18,12 @@ from core.ids import now
 from core.jobs import JobStore
 from core.logging import get_logger
 from core.settings import Settings
+from core.trained_models import ModelStore
 from diagnosis.baseline import baseline_loss
 from diagnosis.engine import diagnose
 from worker import devices
 from worker.callbacks import EpochRecorder, StopWhen
+from worker.model_export import KeepWeights, save_model
 from worker.training import fit_run
 
 log = get_logger("worker.runner")
@@ -41,6 +43,7 @@ class JobRunner:
     jobs: JobStore
     datasets: DatasetStore
     blobs: BlobCache
+    models: ModelStore
     hostname: str
 
     def run(self, tenant: str, job_id: str) -> None:
@@ -115,10 +118,14 @@ class JobRunner:
         for run, seed in enumerate(seeds, start=1):
             stopper = StopWhen(lambda: self.jobs.cancel_requested(tenant, job_id))
             recorder = EpochRecorder(self._epoch_writer(tenant, job_id, run, runs, epochs))
-            histories.append(fit_run(config, prepared, seed, [recorder, stopper]))
+            keeper = KeepWeights(config.training.keep)
+            histories.append(fit_run(config, prepared, seed, [recorder, stopper, keeper]))
             if stopper.stopped:
                 self._finish(tenant, job_id, "cancelled")
                 return
+            record = save_model(self.blobs.store, keeper.model, keeper, tenant=tenant, job_id=job_id, run=run, seed=seed,
+                                task=config.task, spec=prepared.spec)
+            self.models.save(tenant, job_id, run, record)
         diagnosis = diagnose(histories, task=config.task, baseline_loss=baseline, final=True, seeds=seeds,
                              config=config.model_dump())
         self.jobs.set_diagnosis(tenant, job_id, diagnosis)

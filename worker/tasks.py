@@ -11,8 +11,10 @@ from celery import signals
 from core.blobs import open_blob_cache
 from core.datasets import DatasetStore
 from core.jobs import JobStore
-from core.broker import TRAIN_TASK
+from core.broker import PREDICT_TASK, TRAIN_TASK
+from core.predictions import PredictionStore
 from core.redis_client import WORKER_RETRY_S, connect
+from core.trained_models import ModelStore
 from worker.celery_app import app, settings
 
 
@@ -50,9 +52,23 @@ def _runner(hostname: str):
     from worker.runner import JobRunner
 
     client = connect(settings.redis_url, decode_responses=True, retry_s=WORKER_RETRY_S)
-    return JobRunner(settings, JobStore(client), DatasetStore(client), open_blob_cache(settings), hostname)
+    return JobRunner(settings, JobStore(client), DatasetStore(client), open_blob_cache(settings),
+                     ModelStore(client), hostname)
 
 
 @app.task(name=TRAIN_TASK, bind=True)
 def train(self, tenant: str, job_id: str) -> None:
     _runner(self.request.hostname or "worker").run(tenant, job_id)
+
+
+@functools.cache
+def _predictor():
+    from worker.predictor import Predictor
+
+    client = connect(settings.redis_url, decode_responses=True, retry_s=WORKER_RETRY_S)
+    return Predictor(PredictionStore(client), ModelStore(client), open_blob_cache(settings))
+
+
+@app.task(name=PREDICT_TASK)
+def predict(tenant: str, prediction_id: str) -> None:
+    _predictor().run(tenant, prediction_id)

@@ -6,5 +6,10 @@ def dataset(tenant: str, dataset_id: str) -> str:
     return f"datasets/{tenant}/{dataset_id}"
 
 
+def model(tenant: str, job_id: str, run: int) -> str:
+    """A run's trained `.keras` model."""
+    return f"models/{tenant}/{job_id}/run-{run}.keras"
+
+
 def datasets_prefix(tenant: str | None = None) -> str:
     return f"datasets/{tenant}/" if tenant else "datasets/"

@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
+from typing import Annotated
 
 import redis.asyncio as aioredis
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
 from sse_starlette.sse import EventSourceResponse
 
 from core import keys
@@ -17,7 +20,7 @@ from service.lookups import job_or_404
 from service.plot_responses import PLOT_RESPONSES, plot_response
 from service.presenters import columns, is_final, main_metric
 from service.problems import Problem, ProblemDetails
-from service.schemas import Diagnosis, History
+from service.schemas import Diagnosis, EventPage, History
 
 router = APIRouter(prefix="/v1/jobs/{job_id}", tags=["jobs"])
 _ERRORS = {code: {"model": ProblemDetails} for code in (401, 404, 409)}
@@ -70,11 +73,33 @@ def get_plot(job_id: str, filename: str, request: Request, tenant: Tenant, jobs:
     return plot_response(request, plots, f"job:{tenant}:{job_id}", runs, diagnosis, filename, expected)
 
 
-@router.get("/events", response_class=EventSourceResponse,
-            responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}, **_ERRORS})
-async def job_events(job_id: str, tenant: Tenant, jobs: Jobs, container: ContainerDep) -> EventSourceResponse:
+_EVENT_ID = re.compile(r"\d{1,20}-\d{1,20}")
+
+
+@router.get("/events", response_model=EventPage,
+            responses={200: {"content": {"text/event-stream": {}},
+                             "description": "Server-Sent Events; with `Accept: application/json`, a page of the "
+                                            "recorded events, oldest first"}, **_ERRORS})
+async def job_events(job_id: str, request: Request, tenant: Tenant, jobs: Jobs, container: ContainerDep,
+                     after: Annotated[str | None, Query(description="JSON list: events after this event id",
+                                                        max_length=41)] = None,
+                     limit: Annotated[int, Query(ge=1, le=1000, description="JSON list: page size")] = 100):
     record = job_or_404(jobs, tenant, job_id)
+    if _wants_json(request.headers.get("accept", "")):
+        if after is not None and not _EVENT_ID.fullmatch(after):
+            raise Problem(422, f"after={after[:41]!r} is not an event id; pass the `id` of the last event you read "
+                               "(or next_cursor).", title="Validation failed",
+                          errors=[{"loc": ["query", "after"], "msg": "not an event id"}])
+        items, next_cursor = await asyncio.to_thread(jobs.events, tenant, job_id, after=after, limit=limit)
+        return JSONResponse(EventPage(items=items, next_cursor=next_cursor).model_dump(mode="json"))
     return EventSourceResponse(_stream(container.aredis, jobs, tenant, record), ping=15)
+
+
+def _wants_json(accept: str) -> bool:
+    """JSON only when asked for it by name and not after the event stream (browsers send */*)."""
+    types = [part.split(";", 1)[0].strip().lower() for part in accept.split(",")]
+    return "application/json" in types and ("text/event-stream" not in types
+                                            or types.index("application/json") < types.index("text/event-stream"))
 
 
 async def _stream(client: aioredis.Redis, jobs: Jobs, tenant: str, record: dict) -> AsyncIterator[dict]:

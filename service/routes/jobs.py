@@ -15,6 +15,7 @@ from core.idempotency import fingerprint
 from core.ids import new_id, now
 from core.jobs import ACTIVE, FINISHED
 from core.broker import enqueue
+from core.webhooks.targets import AllowList, TargetRefused, check
 from service.deps import ContainerDep, Datasets, Jobs, Tenant
 from service.limits import limit_errors
 from service.lookups import job_or_404
@@ -76,6 +77,12 @@ async def _accept(config: JobConfig, tenant: str, container: ContainerDep) -> di
         raise Problem(422, "The job asks for more than this server allows: " +
                       "; ".join(f"{'.'.join(map(str, e['loc'][1:]))}: {e['msg']}" for e in errors) + ".",
                       title="Validation failed", errors=errors)
+    if config.webhook is not None:
+        try:
+            await run_in_threadpool(check, config.webhook.url, AllowList.parse(settings.webhook_allow_hosts))
+        except TargetRefused as exc:
+            raise Problem(422, f"webhook.url cannot be used: {exc}.", title="Validation failed",
+                          errors=[{"loc": ["body", "webhook", "url"], "msg": str(exc)}]) from None
     meta = datasets.get(tenant, config.dataset_id)
     if meta is None:
         raise Problem(422, f"There is no dataset {config.dataset_id!r}; upload one with POST /v1/datasets.",
@@ -140,10 +147,13 @@ def cancel_job(job_id: str, response: Response, tenant: Tenant, jobs: Jobs, data
 
 
 @router.delete("/{job_id}", status_code=204, responses=_ERRORS)
-def delete_job(job_id: str, tenant: Tenant, jobs: Jobs, datasets: Datasets) -> Response:
+def delete_job(job_id: str, tenant: Tenant, jobs: Jobs, datasets: Datasets,
+               container: ContainerDep) -> Response:
     record = job_or_404(jobs, tenant, job_id)
     if record["status"] in ACTIVE:
         _cancel(jobs, datasets, tenant, record)
     datasets.remove_user(tenant, record["dataset_id"], job_id)
     jobs.delete(tenant, job_id, record["config"]["training"]["repeats"])
+    for model in container.models.delete(tenant, job_id):
+        container.blobs.delete(model["blob"])
     return Response(status_code=204)

@@ -1,0 +1,35 @@
+"""Records of the models jobs saved: one per finished run, in Redis; the bytes are in the blob store.
+
+A record says where the run's `.keras` file is (its blob key and SHA-256) and carries the
+preprocessing document (features, window, scaler statistics, class mapping) that goes with it.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import redis
+
+from core import keys
+
+
+class ModelStore:
+    def __init__(self, client: redis.Redis) -> None:
+        self.r = client
+
+    def save(self, tenant: str, job_id: str, run: int, record: dict[str, Any]) -> None:
+        self.r.hset(keys.job_models(tenant, job_id), str(run), json.dumps(record))
+
+    def get(self, tenant: str, job_id: str, run: int) -> dict[str, Any] | None:
+        raw = self.r.hget(keys.job_models(tenant, job_id), str(run))
+        return json.loads(raw) if raw else None
+
+    def all(self, tenant: str, job_id: str) -> dict[int, dict[str, Any]]:
+        raw = self.r.hgetall(keys.job_models(tenant, job_id))
+        return {int(run): json.loads(value) for run, value in raw.items()}
+
+    def delete(self, tenant: str, job_id: str) -> list[dict[str, Any]]:
+        """Forgets the job's models; returns their records so the caller can delete the blobs."""
+        records = list(self.all(tenant, job_id).values())
+        self.r.delete(keys.job_models(tenant, job_id))
+        return records

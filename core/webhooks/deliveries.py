@@ -1,0 +1,123 @@
+"""Webhook delivery records and their schedule.
+
+Each job event a job's webhook asks for becomes one delivery with a stable id (Standard Webhooks'
+`webhook-id`, the receiver's key for dropping duplicates) and a fixed body, kept in a per-job hash
+and listed at GET /v1/jobs/{id}/deliveries. When the next attempt is due lives in one sorted set
+across tenants. A dispatcher *leases* due deliveries by pushing their time forward instead of
+removing them, so a dispatcher that dies mid-send leaves its deliveries due again once the lease
+ends: at least once, never lost. (Celery countdowns would hold a retry in a worker's memory for
+up to ten hours, past the broker's visibility timeout, which then hands it out a second time.)
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from typing import Any
+
+import redis
+
+from core import keys
+from core.ids import now
+
+TERMINAL_EVENTS = ("succeeded", "failed", "cancelled")
+MAX_ATTEMPTS_KEPT = 20
+
+# KEYS[1] due set; ARGV[1] now, ARGV[2] lease seconds, ARGV[3] most to take.
+# Returns the members taken; each is pushed to now + lease until its attempt is recorded.
+_LEASE = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+local until_ = tonumber(ARGV[1]) + tonumber(ARGV[2])
+for _, member in ipairs(due) do redis.call('ZADD', KEYS[1], until_, member) end
+return due
+"""
+
+
+def webhook_event(event: str, data: dict[str, Any]) -> str | None:
+    """The webhook event name of a job event (`status` events by their status), or None."""
+    if event == "epoch":
+        return "epoch"
+    if event == "status" and data.get("status") in ("running", *TERMINAL_EVENTS):
+        return str(data["status"])
+    return None
+
+
+def payload(job_id: str, name: str, data: dict[str, Any], created_at: str) -> dict[str, Any]:
+    """The delivered body: Standard Webhooks' `{type, timestamp, data}` shape."""
+    base = f"/v1/jobs/{job_id}"
+    body: dict[str, Any] = {"job_id": job_id, **data}
+    if name != "epoch":
+        body["links"] = {"job": base, "diagnosis": f"{base}/diagnosis", "model": f"{base}/model",
+                         "events": f"{base}/events"}
+    return {"type": f"job.{name}", "timestamp": created_at, "data": body}
+
+
+def delivery_id(job_id: str, event_id: str) -> str:
+    return "msg_" + hashlib.sha256(f"{job_id}/{event_id}".encode()).hexdigest()[:26]
+
+
+class DeliveryStore:
+    def __init__(self, client: redis.Redis) -> None:
+        self.r = client
+        self._lease = client.register_script(_LEASE)
+
+    def schedule(self, tenant: str, job_id: str, event_id: str, name: str, url: str, body: dict[str, Any]) -> str:
+        """Records a delivery due now; the same event scheduled twice stays one delivery."""
+        ident = delivery_id(job_id, event_id)
+        record = {"id": ident, "event": name, "type": body["type"], "url": url, "status": "pending",
+                  "created_at": now(), "next_attempt_at": now(), "attempts": [],
+                  "body": json.dumps(body, separators=(",", ":"))}
+        if self.r.hsetnx(keys.job_deliveries(tenant, job_id), ident, json.dumps(record)):
+            self.r.zadd(keys.webhook_due(), {f"{tenant}/{job_id}/{ident}": time.time()})
+        return ident
+
+    def lease(self, lease_s: float, most: int = 16) -> list[tuple[str, str, str]]:
+        """(tenant, job_id, delivery_id) of deliveries due now, each leased for ``lease_s``."""
+        taken = self._lease(keys=[keys.webhook_due()], args=[time.time(), lease_s, most])
+        return [tuple(member.split("/", 2)) for member in taken]  # type: ignore[misc]
+
+    def get(self, tenant: str, job_id: str, ident: str) -> dict[str, Any] | None:
+        raw = self.r.hget(keys.job_deliveries(tenant, job_id), ident)
+        return json.loads(raw) if raw else None
+
+    def list(self, tenant: str, job_id: str) -> list[dict[str, Any]]:
+        records = [json.loads(raw) for raw in self.r.hvals(keys.job_deliveries(tenant, job_id))]
+        return sorted(records, key=lambda record: (record["created_at"], record["id"]))
+
+    def forget(self, tenant: str, job_id: str, ident: str) -> None:
+        """Takes a delivery off the schedule (its job is gone, or it already ended)."""
+        self.r.zrem(keys.webhook_due(), f"{tenant}/{job_id}/{ident}")
+
+    def record_attempt(self, tenant: str, job_id: str, ident: str, attempt: dict[str, Any],
+                       retry_in_s: float | None) -> dict[str, Any] | None:
+        """Adds an attempt; schedules the next one in ``retry_in_s`` seconds, or ends the delivery
+        (delivered, or given up when ``retry_in_s`` is None after a failure)."""
+        record = self.get(tenant, job_id, ident)
+        member = f"{tenant}/{job_id}/{ident}"
+        if record is None:  # the job was deleted: nothing left to deliver
+            self.r.zrem(keys.webhook_due(), member)
+            return None
+        record["attempts"] = [*record["attempts"], attempt][-MAX_ATTEMPTS_KEPT:]
+        record["attempt_count"] = record.get("attempt_count", 0) + 1
+        if attempt["ok"]:
+            record.update(status="succeeded", next_attempt_at=None)
+        elif retry_in_s is None:
+            record.update(status="failed", next_attempt_at=None)
+        else:
+            due = time.time() + retry_in_s
+            record["next_attempt_at"] = _iso(due)
+        with self.r.pipeline() as p:
+            p.hset(keys.job_deliveries(tenant, job_id), ident, json.dumps(record))
+            if record["status"] == "pending":
+                p.zadd(keys.webhook_due(), {member: due})
+            else:
+                p.zrem(keys.webhook_due(), member)
+            p.execute()
+        return record
+
+
+def _iso(epoch_s: float) -> str:
+    from datetime import datetime, timezone
+
+    moment = datetime.fromtimestamp(epoch_s, timezone.utc)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
