@@ -64,6 +64,8 @@ class Dispatcher:
                 log.warning("webhook_poll_failed", error=str(exc))
             except RuntimeError:  # the pool shut down: the worker is stopping
                 return
+            except Exception:  # noqa: BLE001 - the dispatcher must outlive any one bad poll
+                log.exception("webhook_poll_crashed")
             self._stop.wait(self.poll_s)
 
     def _free_senders(self) -> int:
