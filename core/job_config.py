@@ -63,17 +63,18 @@ class TrainingConfig(_Strict):
 
 
 WebhookEvent = Literal["running", "epoch", "succeeded", "failed", "cancelled"]
+TERMINAL_WEBHOOK_EVENTS: tuple[WebhookEvent, ...] = ("succeeded", "failed", "cancelled")
 
 
 class WebhookConfig(_Strict):
     url: str = Field(min_length=1, max_length=2048, description="http(s) URL the signed deliveries are POSTed to.")
     events: list[WebhookEvent] = Field(
-        default_factory=lambda: ["succeeded", "failed", "cancelled"], min_length=1,
+        default_factory=lambda: list(TERMINAL_WEBHOOK_EVENTS), min_length=1,
         description="Events delivered; the terminal three by default.",
     )
 
     @model_validator(mode="after")
-    def _unique_events(self) -> "WebhookConfig":
+    def _unique_events(self) -> WebhookConfig:
         self.events = list(dict.fromkeys(self.events))
         return self
 

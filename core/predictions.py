@@ -3,6 +3,7 @@
 The API records the checked inputs and enqueues the work; a worker runs the model and records the
 outputs here. Inputs are kept apart from the record and dropped once answered.
 """
+
 from __future__ import annotations
 
 import json

@@ -3,6 +3,7 @@
 A record says where the run's `.keras` file is (its blob key and SHA-256) and carries the
 preprocessing document (features, window, scaler statistics, class mapping) that goes with it.
 """
+
 from __future__ import annotations
 
 import json

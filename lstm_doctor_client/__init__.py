@@ -4,11 +4,24 @@ event stream (polling when a stream cannot be held), and plots and models saved 
 
 It talks HTTP only: no server code is imported. The `lstm-doctor submit|plot|wait` commands use it.
 """
+
 from lstm_doctor_client.async_client import AsyncClient
 from lstm_doctor_client.client import Client
 from lstm_doctor_client.errors import JobTimeout, LstmDoctorError
-from lstm_doctor_client.types import (Dataset, Delivery, Diagnosis, Event, EventPage, History, Job, Prediction,
-                                      Progress)
+from lstm_doctor_client.types import Dataset, Delivery, Diagnosis, Event, EventPage, History, Job, Prediction, Progress
 
-__all__ = ["AsyncClient", "Client", "Dataset", "Delivery", "Diagnosis", "Event", "EventPage", "History", "Job",
-           "JobTimeout", "LstmDoctorError", "Prediction", "Progress"]
+__all__ = [
+    "AsyncClient",
+    "Client",
+    "Dataset",
+    "Delivery",
+    "Diagnosis",
+    "Event",
+    "EventPage",
+    "History",
+    "Job",
+    "JobTimeout",
+    "LstmDoctorError",
+    "Prediction",
+    "Progress",
+]

@@ -1,4 +1,5 @@
 """What the sync and async clients share: building requests, reading answers, retry timing."""
+
 from __future__ import annotations
 
 import email.utils
@@ -43,7 +44,7 @@ def retry_delay(response: httpx.Response | None, attempt: int) -> float:
             return min(max(when.timestamp() - time.time(), 0.0), MAX_RETRY_WAIT_S)
         except (TypeError, ValueError):
             pass
-    return min(0.5 * 2 ** attempt, MAX_RETRY_WAIT_S) * (0.5 + random.random() / 2)
+    return min(0.5 * 2**attempt, MAX_RETRY_WAIT_S) * (0.5 + random.random() / 2)
 
 
 def raise_for_problem(response: httpx.Response) -> httpx.Response:
@@ -81,8 +82,9 @@ def files_for(file_name: str, content: Any) -> dict:
     return {"file": (file_name, body)}
 
 
-def job_config(dataset_id: str, config: dict[str, Any] | None, target: str | None,
-               fields: dict[str, Any]) -> dict[str, Any]:
+def job_config(
+    dataset_id: str, config: dict[str, Any] | None, target: str | None, fields: dict[str, Any]
+) -> dict[str, Any]:
     body: dict[str, Any] = {**(config or {}), **fields, "dataset_id": dataset_id}
     if target is not None:
         body["data"] = {**body.get("data", {}), "target": target}
@@ -123,5 +125,10 @@ def sse_events(lines: Iterator[str]) -> Iterator[tuple[str, dict[str, Any]]]:
 
 def progress_of(job_config_: dict[str, Any], run: int, epoch: int) -> dict[str, Any]:
     runs, epochs = job_config_["training"]["repeats"], job_config_["training"]["epochs"]
-    return {"run": run, "runs": runs, "epoch": epoch, "epochs": epochs,
-            "fraction": round(((run - 1) * epochs + epoch) / (runs * epochs), 4)}
+    return {
+        "run": run,
+        "runs": runs,
+        "epoch": epoch,
+        "epochs": epochs,
+        "fraction": round(((run - 1) * epochs + epoch) / (runs * epochs), 4),
+    }

@@ -1,9 +1,10 @@
 """The asynchronous client: the same methods as `Client`, awaitable.
 
-    async with AsyncClient() as doctor:
-        job = await doctor.submit((await doctor.upload(frame)).id, target="label")
-        job = await doctor.wait(job.id)
+async with AsyncClient() as doctor:
+    job = await doctor.submit((await doctor.upload(frame)).id, target="label")
+    job = await doctor.wait(job.id)
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -17,19 +18,27 @@ import httpx
 
 from lstm_doctor_client import _common as c
 from lstm_doctor_client.errors import JobTimeout
-from lstm_doctor_client.types import (Dataset, Delivery, Diagnosis, EventPage, History, Job, Prediction, Progress)
+from lstm_doctor_client.types import Dataset, Delivery, Diagnosis, EventPage, History, Job, Prediction, Progress
 
 ProgressCallback = Callable[[Progress], object]
 
 
 class AsyncClient:
-    def __init__(self, url: str | None = None, api_key: str | None = None, *, timeout: float = 30.0,
-                 retries: int = 3, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        url: str | None = None,
+        api_key: str | None = None,
+        *,
+        timeout: float = 30.0,
+        retries: int = 3,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self.retries = retries
-        self._http = httpx.AsyncClient(base_url=c.base_url(url), headers=c.auth_headers(api_key), timeout=timeout,
-                                       transport=transport)
+        self._http = httpx.AsyncClient(
+            base_url=c.base_url(url), headers=c.auth_headers(api_key), timeout=timeout, transport=transport
+        )
 
-    async def __aenter__(self) -> "AsyncClient":
+    async def __aenter__(self) -> AsyncClient:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -38,8 +47,9 @@ class AsyncClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def request(self, method: str, path: str, *, files: Callable[[], dict] | None = None,
-                      **kwargs: Any) -> httpx.Response:
+    async def request(
+        self, method: str, path: str, *, files: Callable[[], dict] | None = None, **kwargs: Any
+    ) -> httpx.Response:
         for attempt in range(self.retries + 1):
             try:
                 response = await self._http.request(method, path, files=files() if files else None, **kwargs)
@@ -61,8 +71,14 @@ class AsyncClient:
         response = await self.request("POST", "/v1/datasets", files=lambda: c.files_for(file_name, content))
         return Dataset.model_validate(response.json())
 
-    async def submit(self, dataset_id: str | Dataset, config: dict[str, Any] | None = None, *,
-                     target: str | None = None, **fields: Any) -> Job:
+    async def submit(
+        self,
+        dataset_id: str | Dataset,
+        config: dict[str, Any] | None = None,
+        *,
+        target: str | None = None,
+        **fields: Any,
+    ) -> Job:
         dataset_id = dataset_id.id if isinstance(dataset_id, Dataset) else dataset_id
         body = c.job_config(dataset_id, config, target, fields)
         response = await self.request("POST", "/v1/jobs", json=body, headers={"Idempotency-Key": uuid.uuid4().hex})
@@ -82,16 +98,24 @@ class AsyncClient:
 
     async def events(self, job_id: str, *, after: str | None = None, limit: int = 100) -> EventPage:
         params: dict[str, Any] = {"limit": limit, **({"after": after} if after else {})}
-        response = await self.request("GET", f"/v1/jobs/{job_id}/events", params=params,
-                                      headers={"Accept": "application/json"})
+        response = await self.request(
+            "GET", f"/v1/jobs/{job_id}/events", params=params, headers={"Accept": "application/json"}
+        )
         return EventPage.model_validate(response.json())
 
     async def deliveries(self, job_id: str) -> list[Delivery]:
         items = (await self.request("GET", f"/v1/jobs/{job_id}/deliveries")).json()["items"]
         return [Delivery.model_validate(item) for item in items]
 
-    async def wait(self, job_id: str, *, timeout: float | None = None, on_progress: ProgressCallback | None = None,
-                   stream: bool = True, poll_s: float = 1.0) -> Job:
+    async def wait(
+        self,
+        job_id: str,
+        *,
+        timeout: float | None = None,
+        on_progress: ProgressCallback | None = None,
+        stream: bool = True,
+        poll_s: float = 1.0,
+    ) -> Job:
         deadline = None if timeout is None else time.monotonic() + timeout
         job = await self.job(job_id)
         seen: list[Progress] = []  # reported so far: polling after the stream repeats none
@@ -103,8 +127,12 @@ class AsyncClient:
         return await self._poll(job_id, deadline, on_progress, poll_s, seen[-1] if seen else None)
 
     async def _follow(self, job: Job, deadline: float | None, on_progress: ProgressCallback) -> None:
-        async with self._http.stream("GET", f"/v1/jobs/{job.id}/events", headers={"Accept": "text/event-stream"},
-                                     timeout=httpx.Timeout(30.0, read=60.0)) as response:
+        async with self._http.stream(
+            "GET",
+            f"/v1/jobs/{job.id}/events",
+            headers={"Accept": "text/event-stream"},
+            timeout=httpx.Timeout(30.0, read=60.0),
+        ) as response:
             if response.status_code != 200:
                 return
             async for event, data in _sse(response.aiter_lines()):
@@ -115,8 +143,14 @@ class AsyncClient:
                 if deadline is not None and time.monotonic() > deadline:
                     raise JobTimeout(f"job {job.id} did not end in time")
 
-    async def _poll(self, job_id: str, deadline: float | None, on_progress: ProgressCallback | None,
-                    poll_s: float, seen: Progress | None = None) -> Job:
+    async def _poll(
+        self,
+        job_id: str,
+        deadline: float | None,
+        on_progress: ProgressCallback | None,
+        poll_s: float,
+        seen: Progress | None = None,
+    ) -> Job:
         while True:
             job = await self.job(job_id)
             if on_progress and job.progress != seen:
@@ -141,13 +175,22 @@ class AsyncClient:
         await asyncio.to_thread(path.write_bytes, content)
         return path
 
-    async def predict(self, job_id: str, rows: Any = None, *, X: Any = None, csv: str | bytes | None = None,
-                      run: int = 1, wait: float = 30.0) -> Prediction:
+    async def predict(
+        self,
+        job_id: str,
+        rows: Any = None,
+        *,
+        X: Any = None,
+        csv: str | bytes | None = None,
+        run: int = 1,
+        wait: float = 30.0,
+    ) -> Prediction:
         kwargs = c.prediction_request(rows, X, csv)
         headers = {**kwargs.pop("headers", {}), "Prefer": f"wait={max(int(wait), 0)}"}
         deadline = time.monotonic() + wait
-        response = await self.request("POST", f"/v1/jobs/{job_id}/predictions", params={"run": run},
-                                      headers=headers, **kwargs)
+        response = await self.request(
+            "POST", f"/v1/jobs/{job_id}/predictions", params={"run": run}, headers=headers, **kwargs
+        )
         prediction = Prediction.model_validate(response.json())
         while prediction.status == "queued" and time.monotonic() < deadline:
             await asyncio.sleep(0.2)

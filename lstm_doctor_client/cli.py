@@ -5,6 +5,7 @@ Reads LSTM_DOCTOR_URL and LSTM_DOCTOR_API_KEY (or --url / --api-key).
     lstm-doctor submit data.csv --target label --epochs 50 --wait
     lstm-doctor plot JOB loss.png
 """
+
 from __future__ import annotations
 
 import argparse
@@ -99,6 +100,7 @@ def _follow(doctor: Client, job_id: str, timeout: float | None) -> int:
     first = doctor.job(job_id)
     total = first.progress.runs * first.progress.epochs
     with tqdm(total=total, unit="epoch", desc=job_id, file=sys.stderr, dynamic_ncols=True) as bar:
+
         def advance(progress: Progress) -> None:
             done = (progress.run - 1) * progress.epochs + progress.epoch
             bar.update(max(done - bar.n, 0))

@@ -1,13 +1,14 @@
 """The synchronous client.
 
-    from lstm_doctor_client import Client
-    with Client("http://127.0.0.1:8000", api_key="…") as doctor:
-        dataset = doctor.upload("data.csv")
-        job = doctor.submit(dataset.id, target="label", training={"epochs": 50})
-        job = doctor.wait(job.id, on_progress=print)
-        print(doctor.diagnosis(job.id).summary)
-        doctor.plot(job.id, "loss.png")
+from lstm_doctor_client import Client
+with Client("http://127.0.0.1:8000", api_key="…") as doctor:
+    dataset = doctor.upload("data.csv")
+    job = doctor.submit(dataset.id, target="label", training={"epochs": 50})
+    job = doctor.wait(job.id, on_progress=print)
+    print(doctor.diagnosis(job.id).summary)
+    doctor.plot(job.id, "loss.png")
 """
+
 from __future__ import annotations
 
 import time
@@ -20,20 +21,28 @@ import httpx
 
 from lstm_doctor_client import _common as c
 from lstm_doctor_client.errors import JobTimeout
-from lstm_doctor_client.types import (Dataset, Delivery, Diagnosis, EventPage, History, Job, Prediction, Progress)
+from lstm_doctor_client.types import Dataset, Delivery, Diagnosis, EventPage, History, Job, Prediction, Progress
 
 ProgressCallback = Callable[[Progress], object]
 
 
 class Client:
-    def __init__(self, url: str | None = None, api_key: str | None = None, *, timeout: float = 30.0,
-                 retries: int = 3, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        url: str | None = None,
+        api_key: str | None = None,
+        *,
+        timeout: float = 30.0,
+        retries: int = 3,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         """``url`` and ``api_key`` default to LSTM_DOCTOR_URL and LSTM_DOCTOR_API_KEY."""
         self.retries = retries
-        self._http = httpx.Client(base_url=c.base_url(url), headers=c.auth_headers(api_key), timeout=timeout,
-                                  transport=transport)
+        self._http = httpx.Client(
+            base_url=c.base_url(url), headers=c.auth_headers(api_key), timeout=timeout, transport=transport
+        )
 
-    def __enter__(self) -> "Client":
+    def __enter__(self) -> Client:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -42,8 +51,9 @@ class Client:
     def close(self) -> None:
         self._http.close()
 
-    def request(self, method: str, path: str, *, files: Callable[[], dict] | None = None,
-                **kwargs: Any) -> httpx.Response:
+    def request(
+        self, method: str, path: str, *, files: Callable[[], dict] | None = None, **kwargs: Any
+    ) -> httpx.Response:
         """One API call, retried on 429/502/503/504 (after Retry-After) and on connection errors;
         a 4xx/5xx answer raises LstmDoctorError with the problem details."""
         for attempt in range(self.retries + 1):
@@ -67,8 +77,14 @@ class Client:
         response = self.request("POST", "/v1/datasets", files=lambda: c.files_for(file_name, content))
         return Dataset.model_validate(response.json())
 
-    def submit(self, dataset_id: str | Dataset, config: dict[str, Any] | None = None, *, target: str | None = None,
-               **fields: Any) -> Job:
+    def submit(
+        self,
+        dataset_id: str | Dataset,
+        config: dict[str, Any] | None = None,
+        *,
+        target: str | None = None,
+        **fields: Any,
+    ) -> Job:
         """Submits a job; ``fields`` are top-level config blocks (``training={"epochs": 50}``, …).
         Sent with an Idempotency-Key, so a retried submission never trains twice."""
         dataset_id = dataset_id.id if isinstance(dataset_id, Dataset) else dataset_id
@@ -90,8 +106,9 @@ class Client:
 
     def events(self, job_id: str, *, after: str | None = None, limit: int = 100) -> EventPage:
         params: dict[str, Any] = {"limit": limit, **({"after": after} if after else {})}
-        response = self.request("GET", f"/v1/jobs/{job_id}/events", params=params,
-                                headers={"Accept": "application/json"})
+        response = self.request(
+            "GET", f"/v1/jobs/{job_id}/events", params=params, headers={"Accept": "application/json"}
+        )
         return EventPage.model_validate(response.json())
 
     def deliveries(self, job_id: str) -> list[Delivery]:
@@ -99,8 +116,15 @@ class Client:
         return [Delivery.model_validate(item) for item in items]
 
     # Waiting
-    def wait(self, job_id: str, *, timeout: float | None = None, on_progress: ProgressCallback | None = None,
-             stream: bool = True, poll_s: float = 1.0) -> Job:
+    def wait(
+        self,
+        job_id: str,
+        *,
+        timeout: float | None = None,
+        on_progress: ProgressCallback | None = None,
+        stream: bool = True,
+        poll_s: float = 1.0,
+    ) -> Job:
         """Returns the job once it ended. Follows its event stream (Server-Sent Events); if the
         stream cannot be held (a proxy, a dropped connection), polls the job instead."""
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -115,8 +139,12 @@ class Client:
 
     def _follow(self, job: Job, deadline: float | None, on_progress: ProgressCallback) -> None:
         read_timeout = 60.0  # the server pings every 15 s
-        with self._http.stream("GET", f"/v1/jobs/{job.id}/events", headers={"Accept": "text/event-stream"},
-                               timeout=httpx.Timeout(30.0, read=read_timeout)) as response:
+        with self._http.stream(
+            "GET",
+            f"/v1/jobs/{job.id}/events",
+            headers={"Accept": "text/event-stream"},
+            timeout=httpx.Timeout(30.0, read=read_timeout),
+        ) as response:
             if response.status_code != 200:
                 return
             for event, data in c.sse_events(response.iter_lines()):
@@ -127,8 +155,14 @@ class Client:
                 if deadline is not None and time.monotonic() > deadline:
                     raise JobTimeout(f"job {job.id} did not end in time")
 
-    def _poll(self, job_id: str, deadline: float | None, on_progress: ProgressCallback | None,
-              poll_s: float, seen: Progress | None = None) -> Job:
+    def _poll(
+        self,
+        job_id: str,
+        deadline: float | None,
+        on_progress: ProgressCallback | None,
+        poll_s: float,
+        seen: Progress | None = None,
+    ) -> Job:
         while True:
             job = self.job(job_id)
             if on_progress and job.progress != seen:
@@ -155,15 +189,24 @@ class Client:
         path.write_bytes(self.request("GET", f"/v1/jobs/{job_id}/model", params={"run": run}).content)
         return path
 
-    def predict(self, job_id: str, rows: Any = None, *, X: Any = None, csv: str | bytes | None = None,
-                run: int = 1, wait: float = 30.0) -> Prediction:
+    def predict(
+        self,
+        job_id: str,
+        rows: Any = None,
+        *,
+        X: Any = None,
+        csv: str | bytes | None = None,
+        run: int = 1,
+        wait: float = 30.0,
+    ) -> Prediction:
         """Rows (dicts or a DataFrame) or CSV for tables, X for NPZ-trained models. Answered inline
         when the worker is quick (``Prefer: wait``), else polled until done or ``wait`` passed."""
         kwargs = c.prediction_request(rows, X, csv)
         headers = {**kwargs.pop("headers", {}), "Prefer": f"wait={max(int(wait), 0)}"}
         deadline = time.monotonic() + wait
-        response = self.request("POST", f"/v1/jobs/{job_id}/predictions", params={"run": run}, headers=headers,
-                                **kwargs)
+        response = self.request(
+            "POST", f"/v1/jobs/{job_id}/predictions", params={"run": run}, headers=headers, **kwargs
+        )
         prediction = Prediction.model_validate(response.json())
         while prediction.status == "queued" and time.monotonic() < deadline:
             time.sleep(c.retry_delay(response, 0) if response.headers.get("retry-after") else 0.2)

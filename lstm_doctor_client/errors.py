@@ -1,4 +1,5 @@
 """What the client raises: the server's problem details, readable."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
 """Typed results of the lstm-doctor API. Unknown fields are kept (the server may add some)."""
+
 from __future__ import annotations
 
 from typing import Any, Literal

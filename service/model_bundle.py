@@ -3,6 +3,7 @@
 Built the same way every time (fixed member order and timestamps), so one model always gives the
 same bytes, and its ETag can be computed from the stored digests without reading the model.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -37,6 +38,7 @@ def build_zip(store: BlobStore, record: dict) -> bytes:
         member.compress_type = zipfile.ZIP_STORED
         with store.open(record["blob"]) as source, archive.open(member, "w", force_zip64=True) as target:
             shutil.copyfileobj(source, target, CHUNK_BYTES)
-        archive.writestr(zipfile.ZipInfo(PREPROCESSING_MEMBER, _EPOCH), preprocessing_bytes(record),
-                         zipfile.ZIP_DEFLATED)
+        archive.writestr(
+            zipfile.ZipInfo(PREPROCESSING_MEMBER, _EPOCH), preprocessing_bytes(record), zipfile.ZIP_DEFLATED
+        )
     return buffer.getvalue()

@@ -1,4 +1,5 @@
 """The Python client and its CLI against the real service (uvicorn, Redis, the Celery worker)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -62,8 +63,10 @@ def test_submit_wait_and_results(doctor, worker, tmp_path):
 
     prediction = doctor.predict(job.id, rows=[{"x": 0.9}, {"x": 0.1}], wait=60)
     assert prediction.status == "succeeded" and prediction.count == 2
-    assert all(p["label"] in ("0", "1") and sum(p["probabilities"].values()) == pytest.approx(1.0)
-               for p in prediction.predictions)
+    assert all(
+        p["label"] in ("0", "1") and sum(p["probabilities"].values()) == pytest.approx(1.0)
+        for p in prediction.predictions
+    )
     as_frame = doctor.predict(job.id, pd.DataFrame({"x": [0.9, 0.1]}), wait=60)
     assert as_frame.predictions == prediction.predictions
 
@@ -97,9 +100,13 @@ def test_retries_honour_retry_after():
     """429/503 answers are retried after the server's Retry-After (a transport that answers like
     an overloaded server; the real service's 429 needs a full queue)."""
     calls: list[float] = []
-    answers = iter([httpx.Response(503, headers={"Retry-After": "1"}, json={"detail": "busy"}),
-                    httpx.Response(429, headers={"Retry-After": "0"}, json={"detail": "slow down"}),
-                    httpx.Response(200, json={"items": [], "next_cursor": None})])
+    answers = iter(
+        [
+            httpx.Response(503, headers={"Retry-After": "1"}, json={"detail": "busy"}),
+            httpx.Response(429, headers={"Retry-After": "0"}, json={"detail": "slow down"}),
+            httpx.Response(200, json={"items": [], "next_cursor": None}),
+        ]
+    )
 
     def handler(request: httpx.Request) -> httpx.Response:
         import time
@@ -111,8 +118,13 @@ def test_retries_honour_retry_after():
         assert client.request("GET", "/v1/jobs").json()["items"] == []
     assert len(calls) == 3 and calls[1] - calls[0] >= 1.0
 
-    give_up = Client("http://doctor.test", retries=1, transport=httpx.MockTransport(
-        lambda request: httpx.Response(503, headers={"Retry-After": "0"}, json={"detail": "down"})))
+    give_up = Client(
+        "http://doctor.test",
+        retries=1,
+        transport=httpx.MockTransport(
+            lambda request: httpx.Response(503, headers={"Retry-After": "0"}, json={"detail": "down"})
+        ),
+    )
     with pytest.raises(LstmDoctorError) as caught:
         give_up.request("GET", "/v1/jobs")
     assert caught.value.status == 503 and caught.value.detail == "down"
@@ -124,18 +136,29 @@ def test_cli_submit_wait_and_plot(api, worker, tmp_path):
     env = {**os.environ, "LSTM_DOCTOR_URL": api.url}
     env.pop("LSTM_DOCTOR_API_KEY", None)
     cli = [sys.executable, "-m", "service.cli"]
-    submitted = subprocess.run([*cli, "submit", str(data), "--target", "label", "--epochs", "3", "--wait"],
-                               env=env, capture_output=True, text=True, timeout=300)
+    submitted = subprocess.run(
+        [*cli, "submit", str(data), "--target", "label", "--epochs", "3", "--wait"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert submitted.returncode == 0, submitted.stderr
     assert submitted.stdout.startswith("verdict: ") and "epoch" in submitted.stderr  # the progress bar
     job_id = submitted.stderr.split()[1]
     assert job_id.startswith("job_")
 
-    plotted = subprocess.run([*cli, "plot", job_id, str(tmp_path / "loss.png")], env=env, capture_output=True,
-                             text=True, timeout=120)
+    plotted = subprocess.run(
+        [*cli, "plot", job_id, str(tmp_path / "loss.png")], env=env, capture_output=True, text=True, timeout=120
+    )
     assert plotted.returncode == 0, plotted.stderr
     assert Image.open(io.BytesIO((tmp_path / "loss.png").read_bytes())).format == "PNG"
 
-    missing = subprocess.run([*cli, "plot", "job_000000000000aaaaaaaaaaaa", str(tmp_path / "x.png")], env=env,
-                             capture_output=True, text=True, timeout=120)
+    missing = subprocess.run(
+        [*cli, "plot", "job_000000000000aaaaaaaaaaaa", str(tmp_path / "x.png")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert missing.returncode == 1 and "404" in missing.stderr and not (tmp_path / "x.png").exists()

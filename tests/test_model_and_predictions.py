@@ -1,6 +1,7 @@
 """The trained model and predictions, with real parts: a job trains on the worker, its model is
 downloaded and reloaded here with plain `keras.saving.load_model`, and predictions the worker makes
 through the API match what the reloaded model predicts on the same rows, preprocessed the same way."""
+
 from __future__ import annotations
 
 import io
@@ -14,9 +15,9 @@ import pytest
 
 from core.blobs import keys as blob_keys
 from core.blobs import open_blob_store
-from core.job_config import DataConfig
 from core.data import prepare_arrays
 from core.data.inference import array_inputs, table_inputs
+from core.job_config import DataConfig
 from tests.helpers import csv_bytes, read_sse, upload, wait_for
 
 ROWS = 160
@@ -32,9 +33,14 @@ def _table() -> dict[str, list]:
 def table_job(client, worker) -> dict:
     dataset = upload(client, csv_bytes(_table()), "two-features.csv")
     assert dataset.status_code == 201, dataset.text
-    submitted = client.post("/v1/jobs", json={"dataset_id": dataset.json()["id"],
-                                              "data": {"target": "label", "window": 3},
-                                              "training": {"epochs": 8, "seed": 3}})
+    submitted = client.post(
+        "/v1/jobs",
+        json={
+            "dataset_id": dataset.json()["id"],
+            "data": {"target": "label", "window": 3},
+            "training": {"epochs": 8, "seed": 3},
+        },
+    )
     assert submitted.status_code == 202, submitted.text
     job = submitted.json()
     # Before the job ends there is no model, and no predictions: 409, with a hint to wait.
@@ -63,15 +69,23 @@ def bundle(client, table_job, tmp_path_factory) -> dict:
 
 def _rows(first: int, last: int) -> list[dict]:
     table = _table()
-    return [{"x": float(table["x"][i]), "z": float(table["z"][i]), "label": table["label"][i]}
-            for i in range(first, last)]
+    return [
+        {"x": float(table["x"][i]), "z": float(table["z"][i]), "label": table["label"][i]} for i in range(first, last)
+    ]
 
 
 def test_model_zip_has_the_preprocessing_and_etag(client, table_job, bundle):
     pre = bundle["pre"]
     assert pre["task"] == "binary_classification" and pre["job_id"] == table_job["id"] and pre["run"] == 1
-    assert pre["input"] == {"kind": "table", "features": ["x", "z"], "window": 3, "horizon": 0, "timesteps": 3,
-                            "n_features": 2, "shape": [None, 3, 2]}
+    assert pre["input"] == {
+        "kind": "table",
+        "features": ["x", "z"],
+        "window": 3,
+        "horizon": 0,
+        "timesteps": 3,
+        "n_features": 2,
+        "shape": [None, 3, 2],
+    }
     assert pre["scaler"]["kind"] == "standard" and len(pre["scaler"]["mean"]) == 2
     assert pre["scaler"] == table_job["data_spec"]["scaler"]
     assert pre["class_mapping"] == {"0": 0, "1": 1} and pre["labels"] == ["0", "1"]
@@ -102,8 +116,7 @@ def test_saved_weights_are_the_best_validation_epochs(client, table_job, bundle,
 
 def test_worker_predictions_match_the_reloaded_model(client, table_job, bundle):
     rows = _rows(10, 40)
-    answer = client.post(f"/v1/jobs/{table_job['id']}/predictions", json={"rows": rows},
-                         headers={"Prefer": "wait=60"})
+    answer = client.post(f"/v1/jobs/{table_job['id']}/predictions", json={"rows": rows}, headers={"Prefer": "wait=60"})
     assert answer.status_code == 200, answer.text
     assert answer.headers["preference-applied"] == "wait=60"
     result = answer.json()
@@ -119,8 +132,11 @@ def test_worker_predictions_match_the_reloaded_model(client, table_job, bundle):
 
     # The same rows as a CSV body give the same predictions.
     csv_body = "z,x\n" + "".join(f"{row['z']},{row['x']}\n" for row in rows)
-    as_csv = client.post(f"/v1/jobs/{table_job['id']}/predictions", content=csv_body,
-                         headers={"Content-Type": "text/csv", "Prefer": "wait=60"})
+    as_csv = client.post(
+        f"/v1/jobs/{table_job['id']}/predictions",
+        content=csv_body,
+        headers={"Content-Type": "text/csv", "Prefer": "wait=60"},
+    )
     assert as_csv.status_code == 200, as_csv.text
     np.testing.assert_allclose([i["probabilities"]["1"] for i in as_csv.json()["predictions"]], local, atol=1e-5)
 
@@ -138,13 +154,17 @@ def test_prediction_without_wait_is_a_resource_to_poll(client, table_job):
     assert client.get(f"/v1/jobs/{table_job['id']}/predictions/pred_000000000000aaaaaaaaaaaa").status_code == 404
 
 
-@pytest.mark.parametrize("body, where, words", [
-    ({"rows": [*_rows(0, 4), {"x": "abc", "z": 1.0}]}, ["body", "rows", 4, "x"], ["row 5", "'x'"]),
-    ({"rows": [*_rows(0, 2), {"x": 0.5}, *_rows(3, 5)]}, ["body", "rows", 2, "z"], ["row 3", "'z'", "missing"]),
-    ({"rows": [*_rows(0, 3), {"x": 0.1, "z": None}]}, ["body", "rows", 3, "z"], ["row 4", "'z'"]),
-    ({"rows": _rows(0, 2)}, ["body", "rows"], ["windows of 3 rows", "at least 3"]),
-    ({"X": [[[1.0, 2.0]] * 3]}, ["body", "rows"], ["'rows'"]),
-], ids=["text", "missing-column", "null", "too-few-rows", "wrong-shape-of-body"])
+@pytest.mark.parametrize(
+    "body, where, words",
+    [
+        ({"rows": [*_rows(0, 4), {"x": "abc", "z": 1.0}]}, ["body", "rows", 4, "x"], ["row 5", "'x'"]),
+        ({"rows": [*_rows(0, 2), {"x": 0.5}, *_rows(3, 5)]}, ["body", "rows", 2, "z"], ["row 3", "'z'", "missing"]),
+        ({"rows": [*_rows(0, 3), {"x": 0.1, "z": None}]}, ["body", "rows", 3, "z"], ["row 4", "'z'"]),
+        ({"rows": _rows(0, 2)}, ["body", "rows"], ["windows of 3 rows", "at least 3"]),
+        ({"X": [[[1.0, 2.0]] * 3]}, ["body", "rows"], ["'rows'"]),
+    ],
+    ids=["text", "missing-column", "null", "too-few-rows", "wrong-shape-of-body"],
+)
 def test_bad_rows_are_422_naming_column_and_row(client, table_job, body, where, words):
     response = client.post(f"/v1/jobs/{table_job['id']}/predictions", json=body)
     assert response.status_code == 422, response.text
@@ -170,8 +190,9 @@ def test_npz_model_predicts_from_x(client, worker, bundle, tmp_path):
     buffer = io.BytesIO()
     np.savez(buffer, X=X, y=y)
     dataset = upload(client, buffer.getvalue(), "series.npz").json()
-    job = client.post("/v1/jobs", json={"dataset_id": dataset["id"], "task": "regression",
-                                        "training": {"epochs": 3, "keep": "last"}}).json()
+    job = client.post(
+        "/v1/jobs", json={"dataset_id": dataset["id"], "task": "regression", "training": {"epochs": 3, "keep": "last"}}
+    ).json()
     done = wait_for(client, job["id"], timeout_s=180)
     assert done["status"] == "succeeded", done
 
@@ -183,16 +204,18 @@ def test_npz_model_predicts_from_x(client, worker, bundle, tmp_path):
     model = keras.saving.load_model(tmp_path / "model.keras")
 
     sample = X[:7]
-    answer = client.post(f"/v1/jobs/{job['id']}/predictions", json={"X": sample.tolist()},
-                         headers={"Prefer": "wait=60"})
+    answer = client.post(
+        f"/v1/jobs/{job['id']}/predictions", json={"X": sample.tolist()}, headers={"Prefer": "wait=60"}
+    )
     assert answer.status_code == 200, answer.text
     local = model.predict(array_inputs(pre, sample), verbose=0)[:, 0]
     np.testing.assert_allclose([item["value"] for item in answer.json()["predictions"]], local, atol=1e-5)
 
     wrong = client.post(f"/v1/jobs/{job['id']}/predictions", json={"X": X[:2, :3].tolist()})
     assert wrong.status_code == 422 and "(samples, 4, 2)" in wrong.json()["detail"], wrong.text
-    table_rows = client.post(f"/v1/jobs/{job['id']}/predictions", content="a,b\n1,2\n",
-                             headers={"Content-Type": "text/csv"})
+    table_rows = client.post(
+        f"/v1/jobs/{job['id']}/predictions", content="a,b\n1,2\n", headers={"Content-Type": "text/csv"}
+    )
     assert table_rows.status_code == 415, table_rows.text
 
 
@@ -212,7 +235,8 @@ def test_events_as_a_json_list_match_the_stream(client, table_job):
     events = [event for page in pages for event in page]
     assert all(len(page) == 3 for page in pages[:-1])
     assert [(e["type"], e["data"].get("status")) for e in events] == (
-        [("status", "running")] + [("epoch", None)] * 8 + [("status", "succeeded")])
+        [("status", "running")] + [("epoch", None)] * 8 + [("status", "succeeded")]
+    )
     assert [e["data"]["epoch"] for e in events if e["type"] == "epoch"] == list(range(1, 9))
     assert len({e["id"] for e in events}) == len(events) and all(e["created_at"] for e in events)
 
@@ -220,7 +244,9 @@ def test_events_as_a_json_list_match_the_stream(client, table_job):
     epochs = [data for kind, data in streamed if kind == "epoch"]
     assert epochs == [e["data"] for e in events if e["type"] == "epoch"]
     # Past the last event: an empty page, for a client polling for newer ones.
-    assert client.get(url, params={"after": events[-1]["id"]},
-                      headers={"Accept": "application/json"}).json() == {"items": [], "next_cursor": None}
+    assert client.get(url, params={"after": events[-1]["id"]}, headers={"Accept": "application/json"}).json() == {
+        "items": [],
+        "next_cursor": None,
+    }
     bad = client.get(url, params={"after": "yesterday"}, headers={"Accept": "application/json"})
     assert bad.status_code == 422 and bad.json()["errors"][0]["loc"] == ["query", "after"]

@@ -1,4 +1,5 @@
 """Which weights a run's saved model keeps (in-process Keras, tiny data)."""
+
 from __future__ import annotations
 
 import keras
@@ -17,8 +18,15 @@ def _fit(policy: str, validation: bool, epochs: int = 6) -> tuple[KeepWeights, d
     config = JobConfig.model_validate({"dataset_id": "ds_test", "training": {"learning_rate": 0.05}})
     model = build_model(config, 2, 1, 1)
     keeper = KeepWeights(policy)
-    history = model.fit(X[:48], y[:48], validation_data=(X[48:], y[48:]) if validation else None, epochs=epochs,
-                        batch_size=16, verbose=0, callbacks=[keeper]).history
+    history = model.fit(
+        X[:48],
+        y[:48],
+        validation_data=(X[48:], y[48:]) if validation else None,
+        epochs=epochs,
+        batch_size=16,
+        verbose=0,
+        callbacks=[keeper],
+    ).history
     return keeper, history
 
 
@@ -26,8 +34,13 @@ def test_best_keeps_the_lowest_validation_loss_epoch_earliest_on_ties():
     keeper, history = _fit("best", validation=True)
     kept = keeper.apply()
     best = int(np.argmin(history["val_loss"])) + 1
-    assert kept == {"policy": "best", "epoch": best, "epochs_trained": 6, "monitor": "val_loss",
-                    "value": history["val_loss"][best - 1]}
+    assert kept == {
+        "policy": "best",
+        "epoch": best,
+        "epochs_trained": 6,
+        "monitor": "val_loss",
+        "value": history["val_loss"][best - 1],
+    }
     for saved, current in zip(keeper.best_weights, keeper.model.get_weights()):
         np.testing.assert_array_equal(saved, current)
 

@@ -1,6 +1,7 @@
 """Webhooks with real parts: a receiver HTTP server on loopback that verifies Standard Webhooks
 signatures with the tenant's secrets, refuses the first attempts of every message, and drops
 duplicates by `webhook-id`; the job trains on the real worker, whose dispatcher delivers."""
+
 from __future__ import annotations
 
 import json
@@ -103,9 +104,15 @@ def test_signed_deliveries_are_retried_until_accepted_and_seen_once(client, work
     receiver.secrets = [secrets[0]["secret"], old]
 
     dataset = upload(client, classic_csv(rows=120, seed=21), "hooked.csv").json()
-    job = client.post("/v1/jobs", json={
-        "dataset_id": dataset["id"], "data": {"target": "label"}, "training": {"epochs": 3},
-        "webhook": {"url": receiver.url, "events": ["running", "epoch", "succeeded"]}}).json()
+    job = client.post(
+        "/v1/jobs",
+        json={
+            "dataset_id": dataset["id"],
+            "data": {"target": "label"},
+            "training": {"epochs": 3},
+            "webhook": {"url": receiver.url, "events": ["running", "epoch", "succeeded"]},
+        },
+    ).json()
     assert job["config"]["webhook"]["events"] == ["running", "epoch", "succeeded"]
     done = wait_for(client, job["id"], timeout_s=180)
     assert done["status"] == "succeeded", done
@@ -134,8 +141,15 @@ def test_default_events_are_the_terminal_ones(client, worker, receiver):
     receiver.failures = 0
     receiver.secrets = [s["secret"] for s in client.get("/v1/webhooks/secrets").json()["secrets"]]
     dataset = upload(client, classic_csv(rows=120, seed=22), "hooked2.csv").json()
-    job = client.post("/v1/jobs", json={"dataset_id": dataset["id"], "data": {"target": "label"},
-                                        "training": {"epochs": 2}, "webhook": {"url": receiver.url}}).json()
+    job = client.post(
+        "/v1/jobs",
+        json={
+            "dataset_id": dataset["id"],
+            "data": {"target": "label"},
+            "training": {"epochs": 2},
+            "webhook": {"url": receiver.url},
+        },
+    ).json()
     assert job["config"]["webhook"]["events"] == ["succeeded", "failed", "cancelled"]
     assert wait_for(client, job["id"], timeout_s=180)["status"] == "succeeded"
     [delivery] = _wait_delivered(client, job["id"], count=1)
@@ -143,18 +157,23 @@ def test_default_events_are_the_terminal_ones(client, worker, receiver):
     assert [body["type"] for body in receiver.received.values()] == ["job.succeeded"]
 
 
-@pytest.mark.parametrize("url, words", [
-    ("http://10.1.2.3/hook", "private"),
-    ("http://169.254.169.254/latest/meta-data", "link-local"),
-    ("http://127.0.0.2:9/hook", "loopback"),
-    ("http://[::1]:9/hook", "loopback"),
-    ("ftp://example.com/hook", "http://"),
-    ("http://user:pw@example.com/hook", "credentials"),
-], ids=["private", "metadata", "loopback-not-allowed", "ipv6-loopback", "scheme", "credentials"])
+@pytest.mark.parametrize(
+    "url, words",
+    [
+        ("http://10.1.2.3/hook", "private"),
+        ("http://169.254.169.254/latest/meta-data", "link-local"),
+        ("http://127.0.0.2:9/hook", "loopback"),
+        ("http://[::1]:9/hook", "loopback"),
+        ("ftp://example.com/hook", "http://"),
+        ("http://user:pw@example.com/hook", "credentials"),
+    ],
+    ids=["private", "metadata", "loopback-not-allowed", "ipv6-loopback", "scheme", "credentials"],
+)
 def test_internal_targets_are_refused_at_submit(client, url, words):
     dataset = upload(client, classic_csv(rows=60, seed=23), "ssrf.csv").json()
-    response = client.post("/v1/jobs", json={"dataset_id": dataset["id"], "data": {"target": "label"},
-                                             "webhook": {"url": url}})
+    response = client.post(
+        "/v1/jobs", json={"dataset_id": dataset["id"], "data": {"target": "label"}, "webhook": {"url": url}}
+    )
     assert response.status_code == 422, response.text
     problem = response.json()
     assert problem["errors"][0]["loc"] == ["body", "webhook", "url"] and words in problem["detail"], problem
@@ -165,8 +184,12 @@ def _resolver(table: dict[str, list[str]]):
 
 
 def test_target_check_reads_every_resolved_address_and_the_allow_list():
-    public = {"hooks.example.com": ["93.184.216.34"], "rebind.example.com": ["93.184.216.34", "10.0.0.7"],
-              "mapped.example.com": ["::ffff:127.0.0.1"], "intranet": ["192.168.1.20"]}
+    public = {
+        "hooks.example.com": ["93.184.216.34"],
+        "rebind.example.com": ["93.184.216.34", "10.0.0.7"],
+        "mapped.example.com": ["::ffff:127.0.0.1"],
+        "intranet": ["192.168.1.20"],
+    }
     resolve = _resolver(public)
     none = AllowList.parse("")
     assert check("https://hooks.example.com/x", none, resolve).addresses == ["93.184.216.34"]

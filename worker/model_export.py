@@ -1,5 +1,6 @@
 """Keeping and saving a run's model: the weights of its best validation epoch (or its last), as a
 `.keras` file in the blob store, with the preprocessing document that goes with it."""
+
 from __future__ import annotations
 
 import hashlib
@@ -51,20 +52,37 @@ class KeepWeights(keras.callbacks.Callback):
         """Puts the kept weights into the model; returns what was kept (for the document)."""
         if self.policy == "best" and self.best_weights is not None:
             self.model.set_weights(self.best_weights)
-            return {"policy": "best", "epoch": self.best_epoch, "epochs_trained": self.epochs,
-                    "monitor": "val_loss", "value": self.best}
+            return {
+                "policy": "best",
+                "epoch": self.best_epoch,
+                "epochs_trained": self.epochs,
+                "monitor": "val_loss",
+                "value": self.best,
+            }
         if self.last_weights is not None:
             self.model.set_weights(self.last_weights)
         kept = {"policy": "last", "epoch": self.epochs, "epochs_trained": self.epochs}
         if self.policy == "best":
-            kept["reason"] = ("no validation data, so no best validation epoch: the last epoch's weights were kept"
-                              if not self.saw_validation else
-                              "validation loss was never finite: the last epoch's weights were kept")
+            kept["reason"] = (
+                "no validation data, so no best validation epoch: the last epoch's weights were kept"
+                if not self.saw_validation
+                else "validation loss was never finite: the last epoch's weights were kept"
+            )
         return kept
 
 
-def save_model(store: BlobStore, model: keras.Model, keeper: KeepWeights, *, tenant: str, job_id: str, run: int,
-               seed: int, task: str, spec: dict) -> dict:
+def save_model(
+    store: BlobStore,
+    model: keras.Model,
+    keeper: KeepWeights,
+    *,
+    tenant: str,
+    job_id: str,
+    run: int,
+    seed: int,
+    task: str,
+    spec: dict,
+) -> dict:
     """Saves the kept weights as ``.keras`` in the blob store; returns the model's record."""
     kept = keeper.apply()
     key = blob_keys.model(tenant, job_id, run)

@@ -4,6 +4,7 @@ Models are loaded with plain `keras.saving.load_model` from the blob store, as a
 the downloaded file, and the last few are kept loaded: a service predicting in a loop with one
 model pays for the load once.
 """
+
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -57,8 +58,13 @@ class Predictor:
             self.predictions.finish(tenant, prediction_id, status="succeeded", finished_at=now(), predictions=items)
         except Exception as exc:  # the client reads the kind and message; the trace stays in our log
             log.exception("prediction_failed", prediction_id=prediction_id)
-            self.predictions.finish(tenant, prediction_id, status="failed", finished_at=now(),
-                                    error={"type": type(exc).__name__, "message": str(exc)[:500]})
+            self.predictions.finish(
+                tenant,
+                prediction_id,
+                status="failed",
+                finished_at=now(),
+                error={"type": type(exc).__name__, "message": str(exc)[:500]},
+            )
 
     def _model(self, tenant: str, record: dict) -> keras.Model:
         digest = record["sha256"]

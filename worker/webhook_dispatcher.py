@@ -5,12 +5,13 @@ with every live secret of the tenant, POST them to the address that was just che
 SSRF guard sees what the connection uses), and record the attempt: a 2xx ends the delivery,
 anything else schedules the next retry until the schedule runs out.
 """
+
 from __future__ import annotations
 
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -39,8 +40,12 @@ class Dispatcher:
         # Longer than one attempt can take: a delivery is only handed out again if its sender died.
         self.lease_s = settings.webhook_timeout_s * 2 + 30
         self.poll_s = min(1.0, settings.heartbeat_s)
-        self.http = httpx.Client(timeout=settings.webhook_timeout_s, follow_redirects=False, trust_env=False,
-                                 headers={"User-Agent": USER_AGENT})
+        self.http = httpx.Client(
+            timeout=settings.webhook_timeout_s,
+            follow_redirects=False,
+            trust_env=False,
+            headers={"User-Agent": USER_AGENT},
+        )
         self.pool = ThreadPoolExecutor(SENDERS, thread_name_prefix="webhook")
         self._busy = threading.Semaphore(SENDERS)
         self._stop = threading.Event()
@@ -106,15 +111,22 @@ class Dispatcher:
         done = int(record.get("attempt_count", 0))
         retry = None if attempt["ok"] or permanent or done >= len(self.delays) else self.delays[done]
         self.deliveries.record_attempt(tenant, job_id, ident, attempt, retry)
-        log.info("webhook_attempt", delivery_id=ident, job_id=job_id, ok=attempt["ok"],
-                 status_code=attempt["status_code"], error=attempt["error"], retry_in_s=retry)
+        log.info(
+            "webhook_attempt",
+            delivery_id=ident,
+            job_id=job_id,
+            ok=attempt["ok"],
+            status_code=attempt["status_code"],
+            error=attempt["error"],
+            retry_in_s=retry,
+        )
 
     def _post(self, target: Target, record: dict, tenant: str) -> int:
         parts = urlsplit(record["url"])
         address = target.addresses[0]
         pinned = f"[{address}]" if ":" in address else address
         url = urlunsplit((parts.scheme, f"{pinned}:{target.port}", parts.path or "/", parts.query, ""))
-        moment = datetime.now(timezone.utc)
+        moment = datetime.now(UTC)
         secrets_ = [entry["secret"] for entry in self.secrets.active(tenant)]
         headers = {
             "Host": parts.netloc.rsplit("@", 1)[-1],
@@ -124,6 +136,10 @@ class Dispatcher:
             "webhook-signature": signature_header(secrets_, record["id"], moment, record["body"]),
         }
         # The connection goes to the checked address; TLS still verifies the certificate of the name.
-        response = self.http.post(url, content=record["body"].encode(), headers=headers,
-                                  extensions={"sni_hostname": target.host} if target.scheme == "https" else {})
+        response = self.http.post(
+            url,
+            content=record["body"].encode(),
+            headers=headers,
+            extensions={"sni_hostname": target.host} if target.scheme == "https" else {},
+        )
         return response.status_code

@@ -5,6 +5,7 @@ Pure numpy, shared by the API (which validates rows and builds the document's in
 worker (which runs the model): one home for "what the model expects", so a prediction can never
 be scaled or windowed differently from the training data.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -54,13 +55,17 @@ def preprocessing_document(spec: dict, task: str, *, job_id: str, run: int, seed
 
 def _recipe(table: bool, spec: dict, task: str) -> str:
     scaler = spec["scaler"]["kind"]
-    scaling = {"standard": "(x - mean) / std per feature (std 0 counts as 1)",
-               "minmax": "(x - min) / (max - min) per feature (a zero range counts as 1)",
-               "none": "no scaling"}[scaler]
+    scaling = {
+        "standard": "(x - mean) / std per feature (std 0 counts as 1)",
+        "minmax": "(x - min) / (max - min) per feature (a zero range counts as 1)",
+        "none": "no scaling",
+    }[scaler]
     if table:
-        shape = (f"take the columns `features` in that order; every run of `window` consecutive rows is one "
-                 f"sample (rows, in time order), whose prediction is for the target `horizon` rows after its "
-                 f"last row")
+        shape = (
+            "take the columns `features` in that order; every run of `window` consecutive rows is one "
+            "sample (rows, in time order), whose prediction is for the target `horizon` rows after its "
+            "last row"
+        )
     else:
         shape = "X shaped (samples, timesteps, features)"
     output = {
@@ -95,7 +100,7 @@ def array_inputs(preprocessing: dict, X: np.ndarray) -> np.ndarray:
 def readable(preprocessing: dict, outputs: np.ndarray) -> list[dict[str, Any]]:
     """Raw model outputs → one JSON item per sample: labels and probabilities, or values."""
     task = preprocessing["task"]
-    labels = preprocessing.get("labels")
+    labels: list[str] = preprocessing.get("labels") or []
     items: list[dict[str, Any]] = []
     if task == "binary_classification":
         p1 = outputs.reshape(len(outputs), -1)[:, 0].astype(float)

@@ -8,11 +8,13 @@ removing them, so a dispatcher that dies mid-send leaves its deliveries due agai
 ends: at least once, never lost. (Celery countdowns would hold a retry in a worker's memory for
 up to ten hours, past the broker's visibility timeout, which then hands it out a second time.)
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import time
+from datetime import UTC
 from typing import Any
 
 import redis
@@ -47,8 +49,12 @@ def payload(job_id: str, name: str, data: dict[str, Any], created_at: str) -> di
     base = f"/v1/jobs/{job_id}"
     body: dict[str, Any] = {"job_id": job_id, **data}
     if name != "epoch":
-        body["links"] = {"job": base, "diagnosis": f"{base}/diagnosis", "model": f"{base}/model",
-                         "events": f"{base}/events"}
+        body["links"] = {
+            "job": base,
+            "diagnosis": f"{base}/diagnosis",
+            "model": f"{base}/model",
+            "events": f"{base}/events",
+        }
     return {"type": f"job.{name}", "timestamp": created_at, "data": body}
 
 
@@ -64,9 +70,17 @@ class DeliveryStore:
     def schedule(self, tenant: str, job_id: str, event_id: str, name: str, url: str, body: dict[str, Any]) -> str:
         """Records a delivery due now; the same event scheduled twice stays one delivery."""
         ident = delivery_id(job_id, event_id)
-        record = {"id": ident, "event": name, "type": body["type"], "url": url, "status": "pending",
-                  "created_at": now(), "next_attempt_at": now(), "attempts": [],
-                  "body": json.dumps(body, separators=(",", ":"))}
+        record = {
+            "id": ident,
+            "event": name,
+            "type": body["type"],
+            "url": url,
+            "status": "pending",
+            "created_at": now(),
+            "next_attempt_at": now(),
+            "attempts": [],
+            "body": json.dumps(body, separators=(",", ":")),
+        }
         if self.r.hsetnx(keys.job_deliveries(tenant, job_id), ident, json.dumps(record)):
             self.r.zadd(keys.webhook_due(), {f"{tenant}/{job_id}/{ident}": time.time()})
         return ident
@@ -74,7 +88,7 @@ class DeliveryStore:
     def lease(self, lease_s: float, most: int = 16) -> list[tuple[str, str, str]]:
         """(tenant, job_id, delivery_id) of deliveries due now, each leased for ``lease_s``."""
         taken = self._lease(keys=[keys.webhook_due()], args=[time.time(), lease_s, most])
-        return [tuple(member.split("/", 2)) for member in taken]  # type: ignore[misc]
+        return [(t, j, d) for t, j, d in (member.split("/", 2) for member in taken)]
 
     def get(self, tenant: str, job_id: str, ident: str) -> dict[str, Any] | None:
         raw = self.r.hget(keys.job_deliveries(tenant, job_id), ident)
@@ -88,8 +102,9 @@ class DeliveryStore:
         """Takes a delivery off the schedule (its job is gone, or it already ended)."""
         self.r.zrem(keys.webhook_due(), f"{tenant}/{job_id}/{ident}")
 
-    def record_attempt(self, tenant: str, job_id: str, ident: str, attempt: dict[str, Any],
-                       retry_in_s: float | None) -> dict[str, Any] | None:
+    def record_attempt(
+        self, tenant: str, job_id: str, ident: str, attempt: dict[str, Any], retry_in_s: float | None
+    ) -> dict[str, Any] | None:
         """Adds an attempt; schedules the next one in ``retry_in_s`` seconds, or ends the delivery
         (delivered, or given up when ``retry_in_s`` is None after a failure)."""
         record = self.get(tenant, job_id, ident)
@@ -117,7 +132,7 @@ class DeliveryStore:
 
 
 def _iso(epoch_s: float) -> str:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    moment = datetime.fromtimestamp(epoch_s, timezone.utc)
+    moment = datetime.fromtimestamp(epoch_s, UTC)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -7,12 +7,13 @@ per live secret (the spec's space-separated list), newest first.
 
 Secrets are kept in Redis as they are: HMAC needs the secret itself to sign.
 """
+
 from __future__ import annotations
 
 import base64
 import json
 import secrets
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import redis
@@ -33,7 +34,7 @@ def _parse_time(text: str) -> datetime:
 
 
 def _iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class SecretStore:
@@ -46,7 +47,7 @@ class SecretStore:
 
     def active(self, tenant: str) -> list[dict[str, Any]]:
         """The secrets that sign now, newest first; makes the first one if there is none."""
-        moment = datetime.now(timezone.utc)
+        moment = datetime.now(UTC)
         live = [s for s in self._load(tenant) if s["expires_at"] is None or _parse_time(s["expires_at"]) > moment]
         if live:
             return live
@@ -59,15 +60,18 @@ class SecretStore:
     def rotate(self, tenant: str, overlap_s: int) -> list[dict[str, Any]]:
         """A new current secret; the ones signing now keep signing for ``overlap_s`` more seconds."""
         key = keys.webhook_secrets(tenant)
-        moment = datetime.now(timezone.utc)
-        ends = _iso(datetime.fromtimestamp(moment.timestamp() + overlap_s, timezone.utc))
+        moment = datetime.now(UTC)
+        ends = _iso(datetime.fromtimestamp(moment.timestamp() + overlap_s, UTC))
         with self.r.pipeline() as p:
             while True:
                 try:
                     p.watch(key)
                     current = self.active(tenant)
-                    kept = [{**s, "expires_at": min(s["expires_at"] or ends, ends, key=_parse_time)}
-                            for s in current if overlap_s > 0]
+                    kept = [
+                        {**s, "expires_at": min(s["expires_at"] or ends, ends, key=_parse_time)}
+                        for s in current
+                        if overlap_s > 0
+                    ]
                     rotated = [{"secret": new_secret(), "created_at": now(), "expires_at": None}, *kept]
                     p.multi()
                     p.set(key, json.dumps(rotated))

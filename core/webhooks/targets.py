@@ -6,6 +6,7 @@ holding it in LSTM_DOCTOR_WEBHOOK_ALLOW_HOSTS. Checked at submit time (a 422 nam
 again at every send, on the addresses the connection will use, so a name that changes what it
 resolves to after the check (DNS rebinding) gains nothing.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -28,7 +29,7 @@ class AllowList:
     networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
 
     @classmethod
-    def parse(cls, setting: str) -> "AllowList":
+    def parse(cls, setting: str) -> AllowList:
         hosts, networks = set(), []
         for entry in (part.strip().lower() for part in setting.split(",")):
             if not entry:
@@ -83,7 +84,8 @@ def check(url: str, allow: AllowList, resolve: Resolver = system_resolver) -> Ta
             raise TargetRefused(
                 f"{host!r} is (or resolves to) {address}, a private, loopback or link-local address; webhooks "
                 "may only call public addresses unless the operator allows the host in "
-                "LSTM_DOCTOR_WEBHOOK_ALLOW_HOSTS")
+                "LSTM_DOCTOR_WEBHOOK_ALLOW_HOSTS"
+            )
     return Target(parts.scheme, host, port, addresses)
 
 

@@ -1,7 +1,8 @@
 """/v1/jobs/{id}/model: the trained model of a run, as a zip with its preprocessing."""
+
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -10,14 +11,15 @@ from core.blobs import BlobNotFound
 from core.jobs import ACTIVE
 from service import model_bundle
 from service.deps import Blobs, Jobs, Models, Tenant
-from service.problems import Problem, ProblemDetails
 from service.lookups import job_or_404
+from service.problems import Problem, ProblemDetails
 
 router = APIRouter(prefix="/v1/jobs/{job_id}", tags=["results"])
-_ERRORS = {code: {"model": ProblemDetails} for code in (401, 404, 409)}
-ZIP_RESPONSE = {200: {"content": {"application/zip": {}},
-                      "description": "A zip of `model.keras` and `preprocessing.json`"},
-                304: {"description": "Not modified (If-None-Match matched the ETag)"}}
+_ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ProblemDetails} for code in (401, 404, 409)}
+ZIP_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/zip": {}}, "description": "A zip of `model.keras` and `preprocessing.json`"},
+    304: {"description": "Not modified (If-None-Match matched the ETag)"},
+}
 
 
 def saved_model(jobs: Jobs, models: Models, tenant: str, job_id: str, run: int) -> tuple[dict, dict]:
@@ -25,22 +27,34 @@ def saved_model(jobs: Jobs, models: Models, tenant: str, job_id: str, run: int) 
     record = job_or_404(jobs, tenant, job_id)
     runs = record["config"]["training"]["repeats"]
     if record["status"] in ACTIVE:
-        raise Problem(409, f"Job {job_id} is {record['status']}; its model is saved when the job ends. "
-                           "Wait for it (GET /v1/jobs/{id}/events) and try again.", headers={"Retry-After": "5"})
+        raise Problem(
+            409,
+            f"Job {job_id} is {record['status']}; its model is saved when the job ends. "
+            "Wait for it (GET /v1/jobs/{id}/events) and try again.",
+            headers={"Retry-After": "5"},
+        )
     if run > runs:
         raise Problem(404, f"Job {job_id} has {runs} run(s); ask for run=1..{runs}.")
     model = models.get(tenant, job_id, run)
     if model is None:
-        why = {"failed": "the job failed before this run finished",
-               "cancelled": "the job was cancelled before this run finished"}.get(record["status"],
-                                                                                  "no model was recorded")
+        why = {
+            "failed": "the job failed before this run finished",
+            "cancelled": "the job was cancelled before this run finished",
+        }.get(record["status"], "no model was recorded")
         raise Problem(404, f"There is no saved model for run {run} of job {job_id}: {why}.")
     return record, model
 
 
 @router.get("/model", response_class=Response, responses={**ZIP_RESPONSE, **_ERRORS})
-async def get_model(job_id: str, request: Request, tenant: Tenant, jobs: Jobs, models: Models, blobs: Blobs,
-                    run: Annotated[int, Query(ge=1, description="Which run's model (1-based)")] = 1) -> Response:
+async def get_model(
+    job_id: str,
+    request: Request,
+    tenant: Tenant,
+    jobs: Jobs,
+    models: Models,
+    blobs: Blobs,
+    run: Annotated[int, Query(ge=1, description="Which run's model (1-based)")] = 1,
+) -> Response:
     _, model = saved_model(jobs, models, tenant, job_id, run)
     etag = model_bundle.etag(model)
     headers = {"ETag": etag, "Cache-Control": "private, no-cache"}

@@ -5,6 +5,7 @@ hands them to a worker; it never loads the model itself (no TensorFlow here). `P
 (RFC 7240) holds the request up to N seconds for the answer; otherwise, or when the worker is not
 done in time, the answer is `202` with the prediction's URL to poll.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -16,17 +17,17 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
+from core.broker import enqueue_prediction
 from core.ids import new_id, now
 from core.predictions import PredictionStore
-from core.broker import enqueue_prediction
 from service import prediction_inputs
 from service.deps import ContainerDep, Jobs, Models, Tenant
+from service.lookups import job_or_404
 from service.problems import Problem, ProblemDetails
 from service.routes.job_models import saved_model
-from service.lookups import job_or_404
 
 router = APIRouter(prefix="/v1/jobs/{job_id}/predictions", tags=["results"])
-_ERRORS = {code: {"model": ProblemDetails} for code in (401, 404, 409, 413, 415, 422)}
+_ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ProblemDetails} for code in (401, 404, 409, 413, 415, 422)}
 _WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+)", re.IGNORECASE)
 _POLL_S = 0.05
 
@@ -51,17 +52,34 @@ class Prediction(BaseModel):
     created_at: str
     finished_at: str | None = None
     predictions: list[dict[str, Any]] | None = Field(
-        None, description="In input order. Classification: `label` and `probabilities`; regression: `value` "
-                          "(or `values`). Tables add `rows`: the window's first and last row (1-based).")
+        None,
+        description="In input order. Classification: `label` and `probabilities`; regression: `value` "
+        "(or `values`). Tables add `rows`: the window's first and last row (1-based).",
+    )
     error: PredictionError | None = None
     links: PredictionLinks
 
 
-_BODY_DOC = {"requestBody": {"required": True, "content": {
-    "application/json": {"schema": {"oneOf": [
-        {"type": "object", "required": ["rows"], "properties": {"rows": {"type": "array", "items": {"type": "object"}}}},
-        {"type": "object", "required": ["X"], "properties": {"X": {"type": "array"}}}]}},
-    "text/csv": {"schema": {"type": "string"}}}}}
+_BODY_DOC = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "oneOf": [
+                        {
+                            "type": "object",
+                            "required": ["rows"],
+                            "properties": {"rows": {"type": "array", "items": {"type": "object"}}},
+                        },
+                        {"type": "object", "required": ["X"], "properties": {"X": {"type": "array"}}},
+                    ]
+                }
+            },
+            "text/csv": {"schema": {"type": "string"}},
+        },
+    }
+}
 
 
 def _resource(record: dict) -> dict:
@@ -73,21 +91,46 @@ def _store(container: ContainerDep) -> PredictionStore:
     return PredictionStore(container.redis)
 
 
-@router.post("", response_model=Prediction, status_code=202, openapi_extra=_BODY_DOC,
-             responses={200: {"model": Prediction, "description": "Answered within Prefer: wait"}, **_ERRORS})
-async def create_prediction(job_id: str, request: Request, response: Response, tenant: Tenant, jobs: Jobs,
-                            models: Models, container: ContainerDep,
-                            run: Annotated[int, Query(ge=1, description="Which run's model (1-based)")] = 1,
-                            prefer: Annotated[str | None, Header(description="`wait=N`: answer inline within N s")]
-                            = None) -> dict:
+@router.post(
+    "",
+    response_model=Prediction,
+    status_code=202,
+    openapi_extra=_BODY_DOC,
+    responses={200: {"model": Prediction, "description": "Answered within Prefer: wait"}, **_ERRORS},
+)
+async def create_prediction(
+    job_id: str,
+    request: Request,
+    response: Response,
+    tenant: Tenant,
+    jobs: Jobs,
+    models: Models,
+    container: ContainerDep,
+    run: Annotated[int, Query(ge=1, description="Which run's model (1-based)")] = 1,
+    prefer: Annotated[str | None, Header(description="`wait=N`: answer inline within N s")] = None,
+) -> dict:
     _, model = saved_model(jobs, models, tenant, job_id, run)
     body = await request.body()
     settings = container.settings
-    parsed = await run_in_threadpool(prediction_inputs.parse, body, request.headers.get("content-type", ""),
-                                     model["preprocessing"], settings.max_prediction_rows)
-    record = {"id": new_id("pred"), "job_id": job_id, "run": run, "status": "queued", "input": parsed.kind,
-              "count": parsed.samples, "created_at": now(), "finished_at": None, "predictions": None,
-              "error": None}
+    parsed = await run_in_threadpool(
+        prediction_inputs.parse,
+        body,
+        request.headers.get("content-type", ""),
+        model["preprocessing"],
+        settings.max_prediction_rows,
+    )
+    record: dict[str, Any] = {
+        "id": new_id("pred"),
+        "job_id": job_id,
+        "run": run,
+        "status": "queued",
+        "input": parsed.kind,
+        "count": parsed.samples,
+        "created_at": now(),
+        "finished_at": None,
+        "predictions": None,
+        "error": None,
+    }
     store = _store(container)
     await run_in_threadpool(store.create, tenant, record, parsed.values, settings.prediction_ttl_s)
     enqueue_prediction(container.celery, tenant, record["id"])
@@ -118,6 +161,9 @@ def get_prediction(job_id: str, prediction_id: str, tenant: Tenant, jobs: Jobs, 
     job_or_404(jobs, tenant, job_id)
     record = _store(container).get(tenant, prediction_id)
     if record is None or record["job_id"] != job_id:
-        raise Problem(404, f"There is no prediction {prediction_id!r} of job {job_id} (predictions are kept "
-                           f"{container.settings.prediction_ttl_s} s).")
+        raise Problem(
+            404,
+            f"There is no prediction {prediction_id!r} of job {job_id} (predictions are kept "
+            f"{container.settings.prediction_ttl_s} s).",
+        )
     return _resource(record)

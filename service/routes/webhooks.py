@@ -1,18 +1,19 @@
 """Webhook deliveries of a job, and the tenant's signing secrets (read, rotate)."""
+
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body
 from pydantic import BaseModel, Field
 
 from core.webhooks.signing import SecretStore
 from service.deps import ContainerDep, Jobs, Tenant
-from service.problems import ProblemDetails
 from service.lookups import job_or_404
+from service.problems import ProblemDetails
 
 router = APIRouter(tags=["webhooks"])
-_ERRORS = {code: {"model": ProblemDetails} for code in (401, 404)}
+_ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ProblemDetails} for code in (401, 404)}
 
 
 class Attempt(BaseModel):
@@ -29,7 +30,8 @@ class Delivery(BaseModel):
     type: str
     url: str
     status: Literal["pending", "succeeded", "failed"] = Field(
-        description="pending: not delivered yet (see next_attempt_at); failed: every retry was refused.")
+        description="pending: not delivered yet (see next_attempt_at); failed: every retry was refused."
+    )
     created_at: str
     next_attempt_at: str | None = None
     attempt_count: int = 0
@@ -52,9 +54,13 @@ class Secrets(BaseModel):
 
 class Rotation(BaseModel):
     model_config = {"extra": "forbid"}
-    overlap_s: int | None = Field(None, ge=0, le=30 * 24 * 3600,
-                                  description="How long the current secret keeps signing too (default: the "
-                                              "server's LSTM_DOCTOR_WEBHOOK_SECRET_OVERLAP_S).")
+    overlap_s: int | None = Field(
+        None,
+        ge=0,
+        le=30 * 24 * 3600,
+        description="How long the current secret keeps signing too (default: the "
+        "server's LSTM_DOCTOR_WEBHOOK_SECRET_OVERLAP_S).",
+    )
 
 
 @router.get("/v1/jobs/{job_id}/deliveries", response_model=DeliveryList, responses=_ERRORS)
@@ -70,6 +76,7 @@ def get_secrets(tenant: Tenant, container: ContainerDep) -> dict:
 
 
 @router.post("/v1/webhooks/secrets/rotate", response_model=Secrets, responses=_ERRORS)
-def rotate_secret(tenant: Tenant, container: ContainerDep, rotation: Rotation = Body(default_factory=Rotation)) -> dict:
-    overlap = container.settings.webhook_secret_overlap_s if rotation.overlap_s is None else rotation.overlap_s
+def rotate_secret(tenant: Tenant, container: ContainerDep, rotation: Annotated[Rotation | None, Body()] = None) -> dict:
+    asked = rotation.overlap_s if rotation is not None else None
+    overlap = container.settings.webhook_secret_overlap_s if asked is None else asked
     return {"secrets": SecretStore(container.redis).rotate(tenant, overlap)}
