@@ -162,3 +162,23 @@ def test_cli_submit_wait_and_plot(api, worker, tmp_path):
         timeout=120,
     )
     assert missing.returncode == 1 and "404" in missing.stderr and not (tmp_path / "x.png").exists()
+
+
+def test_wait_falls_back_to_polling_when_the_stream_is_refused(api, worker):
+    """A proxy that will not pass event streams: wait() still returns the finished job."""
+    real = httpx.HTTPTransport()
+    refused: list[str] = []
+
+    def no_streams(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/events"):
+            refused.append(request.url.path)
+            return httpx.Response(502, text="streams not allowed here")
+        return real.handle_request(request)
+
+    with Client(api.url, transport=httpx.MockTransport(no_streams)) as doctor:
+        dataset = doctor.upload(classic_csv(rows=100, seed=35), name="b.csv")
+        job = doctor.submit(dataset.id, target="label", training={"epochs": 2})
+        seen: list[Progress] = []
+        done = doctor.wait(job.id, timeout=180, on_progress=seen.append, poll_s=0.2)
+    assert done.status == "succeeded" and refused == [f"/v1/jobs/{job.id}/events"]
+    assert seen[-1].fraction == 1.0
