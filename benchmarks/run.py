@@ -21,6 +21,7 @@ BENCHMARKS = {
     "throughput": ("benchmarks.bench_throughput", "small jobs per minute, one worker vs two"),
     "memory": ("benchmarks.bench_worker_memory", "worker RSS after 1 and after 50 jobs"),
     "diagnosis": ("benchmarks.bench_diagnosis", "verdict engine: ms per 200-epoch run vs early-stopping reading"),
+    "predictions": ("benchmarks.bench_predictions", "predictions: Prefer: wait on a warm worker vs the plain script"),
 }
 
 
