@@ -12,6 +12,8 @@ import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
+import numpy as np
+
 from diagnosis import advice, repeats
 from diagnosis.history import History
 from diagnosis.single_run import RunReading, read_run
@@ -40,6 +42,15 @@ def diagnose(
     sections): recommendations then start from its learning rate, epochs, units and dropout.
     The result is JSON-safe: no NaN or infinite floats, ``None`` where a number is unknown.
     """
+    # Histories with values near the float limits overflow in differences and fits; the result
+    # is made JSON-safe (None for what is not finite), so numpy need not warn about it.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        return _diagnose(runs, task=task, baseline_loss=baseline_loss, final=final, seeds=seeds, config=config,
+                         thresholds=thresholds)
+
+
+def _diagnose(runs: Sequence[History] | History, *, task: str | None, baseline_loss: float | None, final: bool,
+              seeds: list[int] | None, config: Mapping | None, thresholds: Thresholds) -> dict:
     if isinstance(runs, Mapping):
         runs = [runs]
     training = advice.Training.from_config(config)
