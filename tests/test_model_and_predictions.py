@@ -250,3 +250,24 @@ def test_events_as_a_json_list_match_the_stream(client, table_job):
     }
     bad = client.get(url, params={"after": "yesterday"}, headers={"Accept": "application/json"})
     assert bad.status_code == 422 and bad.json()["errors"][0]["loc"] == ["query", "after"]
+
+
+def test_the_readme_recipe_predicts_like_the_service(client, table_job, bundle, tmp_path, monkeypatch):
+    """The README's load-and-predict snippet, run as written on the downloaded zip."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme[readme.index("## Trained models and predictions") :]
+    snippet = re.search(r"```python\n(.*?)```", section, flags=re.S).group(1)
+    (tmp_path / "model.zip").write_bytes(bundle["response"].content)
+    monkeypatch.chdir(tmp_path)
+    rows = _rows(0, 12)
+    scope = {"my_rows": rows}
+    exec(compile(snippet, "README.md", "exec"), scope)
+    served = client.post(
+        f"/v1/jobs/{table_job['id']}/predictions", json={"rows": rows}, headers={"Prefer": "wait=60"}
+    ).json()
+    np.testing.assert_allclose(
+        scope["probabilities"][:, 0], [item["probabilities"]["1"] for item in served["predictions"]], atol=1e-5
+    )
