@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install bench clean
+.PHONY: run test test-fleet install bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# Hosts made of Linux network namespaces (needs root; skips with a reason elsewhere): README "Scaling out".
+test-fleet: $(STAMP)
+	$(BIN)/python -m pytest -m fleet tests/fleet
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
