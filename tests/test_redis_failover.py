@@ -14,9 +14,8 @@ from core.jobs import JobStore
 from core.redis_client import connect
 from service.app import create_app
 from service.auth import OPEN_TENANT
-from service.cli import stop_process_group
-from tests.conftest import ServerThread, start_worker, wait_for_worker
-from tests.helpers import classic_csv, submit, upload
+from service.processes import stop_process_group
+from tests.helpers import ServerThread, classic_csv, start_worker, submit, upload, wait_for_worker
 from tests.redis_ha import RedisHA, wait_until
 
 EPOCHS = 30
