@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from core.blobs import BlobStoreUnavailable
 from core.data import DatasetError
 from core.logging import get_logger
 
@@ -108,6 +109,12 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(_: Request, exc: Problem) -> JSONResponse:
         return problem_response(exc)
+
+    @app.exception_handler(BlobStoreUnavailable)
+    async def _blob_store(_: Request, exc: BlobStoreUnavailable) -> JSONResponse:
+        log.warning("blob_store_unavailable", error=str(exc))
+        return problem_response(Problem(503, "The blob store is not answering; nothing was changed. Retry shortly.",
+                                        headers={"Retry-After": "5"}))
 
     @app.exception_handler(DatasetError)
     async def _dataset(_: Request, exc: DatasetError) -> JSONResponse:

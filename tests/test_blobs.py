@@ -176,3 +176,22 @@ def test_settings_choose_the_store(tmp_path, aws_env):
     assert parse_s3_url("s3://bucket") == ("bucket", "")
     with pytest.raises(ValueError):
         Settings(blob_url="http://not-s3/bucket", _env_file=None)
+
+
+def test_an_unreachable_store_is_a_503_and_keeps_nothing(settings, redis_client, aws_env, tmp_path):
+    import httpx
+
+    from core.embedded_redis import free_port
+    from service.app import create_app
+    from tests.helpers import ServerThread, classic_csv, upload
+
+    dead = settings.model_copy(update={"blob_url": "s3://nowhere/v1", "data_dir": tmp_path,
+                                       "s3_endpoint_url": f"http://127.0.0.1:{free_port()}"})
+    before = frozenset(redis_client.scan_iter("ld:t:*:ds*"))
+    with ServerThread(create_app(dead)) as server, httpx.Client(base_url=server.url, timeout=60) as http:
+        response = upload(http, classic_csv(rows=30, seed=404), "unreachable.csv")
+        assert response.status_code == 503, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.headers["retry-after"] and "blob store" in response.json()["detail"]
+    assert frozenset(redis_client.scan_iter("ld:t:*:ds*")) == before
+    assert BlobCache(open_blob_store(dead), dead.blob_cache_dir, MIB).staged_count() == 0

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import keras
 from celery.exceptions import SoftTimeLimitExceeded
 
-from core.blobs import BlobCache, BlobCorrupt, BlobNotFound
+from core.blobs import BlobCache, BlobCorrupt, BlobNotFound, BlobStoreUnavailable
 from core.blobs import keys as blob_keys
 from core.job_config import JobConfig
 from core.data import DatasetError, prepare_arrays
@@ -105,6 +105,8 @@ class JobRunner:
             raise JobFailed("dataset_missing", f"the bytes of dataset {config.dataset_id} are gone from the blob store") from None
         except BlobCorrupt as exc:
             raise JobFailed("invalid_dataset", str(exc)) from None
+        except BlobStoreUnavailable as exc:
+            raise JobFailed("blob_store_unavailable", str(exc)) from None
         try:
             prepared = prepare_arrays(path, meta["format"], config.data, config.task)
         except DatasetError as exc:

@@ -10,9 +10,9 @@ Object names are built in ``core.blobs.keys`` only, from ids we minted, never fr
 """
 from __future__ import annotations
 
-from core.blobs.base import BlobNotFound, BlobStore
+from core.blobs.base import BlobNotFound, BlobStore, BlobStoreUnavailable
 from core.blobs.cache import BlobCache, BlobCorrupt
 from core.blobs.factory import open_blob_cache, open_blob_store
 from core.blobs.local import LocalBlobStore
 
-__all__ = ["BlobCache", "BlobCorrupt", "BlobNotFound", "BlobStore", "LocalBlobStore", "open_blob_cache", "open_blob_store"]
+__all__ = ["BlobCache", "BlobCorrupt", "BlobNotFound", "BlobStore", "BlobStoreUnavailable", "LocalBlobStore", "open_blob_cache", "open_blob_store"]

@@ -13,6 +13,11 @@ class BlobNotFound(KeyError):
     """No blob under this key (never stored, or deleted)."""
 
 
+class BlobStoreUnavailable(Exception):
+    """The store did not answer (network, timeouts, its own 5xx) after bounded retries: a
+    temporary condition, answered 503 by the API."""
+
+
 class BlobStore(Protocol):
     """Streaming put/get of opaque bytes under string keys (``datasets/acme/ds_…``).
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import wraps
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
-from core.blobs.base import BlobNotFound
+from core.blobs.base import BlobNotFound, BlobStoreUnavailable
 
 # S3 parts must be at least 5 MiB (the last excepted); 8 MiB is boto3's own default.
 DEFAULT_PART_BYTES = 8 * 1024 * 1024
@@ -34,6 +35,30 @@ def _missing(exc: Exception) -> bool:
     return str(error.get("Code")) in ("404", "NoSuchKey", "NotFound")
 
 
+def _unavailable(method):
+    """Network trouble and the store's own 5xx become BlobStoreUnavailable (after botocore's
+    bounded retries); a missing key or a refused request stays what it is."""
+
+    @wraps(method)
+    def call(self, *args, **kwargs):
+        from boto3.exceptions import S3UploadFailedError
+        from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError, HTTPClientError
+
+        try:
+            return method(self, *args, **kwargs)
+        except (BotoConnectionError, HTTPClientError) as exc:
+            raise BlobStoreUnavailable(f"the blob store at {self.url} did not answer: {exc}") from exc
+        except ClientError as exc:
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+            if status >= 500:
+                raise BlobStoreUnavailable(f"the blob store at {self.url} failed: {exc}") from exc
+            raise
+        except S3UploadFailedError as exc:
+            raise BlobStoreUnavailable(f"the upload to {self.url} failed: {exc}") from exc
+
+    return call
+
+
 class S3BlobStore:
     def __init__(self, url: str, *, endpoint_url: str | None = None, region: str | None = None,
                  part_bytes: int = DEFAULT_PART_BYTES, max_concurrency: int = 4,
@@ -47,7 +72,7 @@ class S3BlobStore:
         config = Config(
             connect_timeout=connect_timeout_s, read_timeout=read_timeout_s,
             # "standard" retries throttling and transient network errors with backoff, bounded.
-            retries={"max_attempts": 5, "mode": "standard"},
+            retries={"max_attempts": 3, "mode": "standard"},
             # Path-style addressing works with every S3-compatible server (MinIO, moto) and AWS.
             s3={"addressing_style": "path"},
         )
@@ -62,26 +87,33 @@ class S3BlobStore:
             raise ValueError(f"not a blob key: {key!r}")
         return self.prefix + key
 
+    @_unavailable
     def put_file(self, key: str, source: Path, *, move: bool = False) -> None:
         self.client.upload_file(str(source), self.bucket, self._name(key), Config=self.transfer)
         if move:
             Path(source).unlink(missing_ok=True)
 
+    @_unavailable
     def put_stream(self, key: str, stream: BinaryIO) -> None:
         # A non-seekable stream is buffered one part at a time (bounded), never whole.
         self.client.upload_fileobj(stream, self.bucket, self._name(key), Config=self.transfer)
 
     @contextmanager
     def open(self, key: str) -> Iterator[BinaryIO]:
-        try:
-            body = self.client.get_object(Bucket=self.bucket, Key=self._name(key))["Body"]
-        except self.client.exceptions.NoSuchKey:
-            raise BlobNotFound(key) from None
+        body = self._get_body(key)
         try:
             yield body
         finally:
             body.close()
 
+    @_unavailable
+    def _get_body(self, key: str):
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self._name(key))["Body"]
+        except self.client.exceptions.NoSuchKey:
+            raise BlobNotFound(key) from None
+
+    @_unavailable
     def download(self, key: str, target: Path) -> None:
         from botocore.exceptions import ClientError
 
@@ -95,6 +127,7 @@ class S3BlobStore:
     def local_path(self, key: str) -> Path | None:
         return None
 
+    @_unavailable
     def _head(self, key: str) -> dict[str, Any] | None:
         from botocore.exceptions import ClientError
 
@@ -119,15 +152,23 @@ class S3BlobStore:
         head = self._head(key)
         return head["ETag"].strip('"') if head else None
 
+    @_unavailable
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self._name(key))
 
     def keys(self, prefix: str = "") -> Iterator[str]:
+        yield from self._keys(prefix)
+
+    @_unavailable
+    def _keys(self, prefix: str) -> list[str]:
+        found: list[str] = []
         paginator = self.client.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
             for item in page.get("Contents", []):
-                yield item["Key"][len(self.prefix):]
+                found.append(item["Key"][len(self.prefix):])
+        return found
 
+    @_unavailable
     def ping(self) -> None:
         """Raises when the bucket cannot be reached (readiness, start-up checks)."""
         self.client.head_bucket(Bucket=self.bucket)

@@ -1,12 +1,14 @@
 """/v1/datasets: upload (validated, deduplicated), list, get, delete."""
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
+from core.blobs import BlobStoreUnavailable
 from core.blobs import keys as blob_keys
 from core.data import inspect_dataset
 from core.datasets import DatasetInUse
@@ -63,8 +65,9 @@ async def upload_dataset(request: Request, response: Response, tenant: Tenant, d
             await run_in_threadpool(files.put, blob_keys.dataset(tenant, dataset_id), upload.path, upload.sha256)
             datasets.create(tenant, meta)
         except BaseException:
-            await run_in_threadpool(files.store.delete, blob_keys.dataset(tenant, dataset_id))
             datasets.release_sha(tenant, upload.sha256, dataset_id)
+            with contextlib.suppress(BlobStoreUnavailable):  # the store may be what failed
+                await run_in_threadpool(files.store.delete, blob_keys.dataset(tenant, dataset_id))
             raise
     finally:
         Path(upload.path).unlink(missing_ok=True)  # no-op once kept (renamed away)
