@@ -11,10 +11,10 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from core.blobs import BlobCache, BlobCorrupt, BlobNotFound, BlobStoreUnavailable
 from core.blobs import keys as blob_keys
-from core.job_config import JobConfig
 from core.data import DatasetError, prepare_arrays
 from core.datasets import DatasetStore
 from core.ids import now
+from core.job_config import JobConfig
 from core.jobs import JobStore
 from core.logging import get_logger
 from core.settings import Settings

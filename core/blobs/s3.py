@@ -42,7 +42,8 @@ def _unavailable(method):
     @wraps(method)
     def call(self, *args, **kwargs):
         from boto3.exceptions import S3UploadFailedError
-        from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError, HTTPClientError
+        from botocore.exceptions import ClientError, HTTPClientError
+        from botocore.exceptions import ConnectionError as BotoConnectionError
 
         try:
             return method(self, *args, **kwargs)

@@ -48,7 +48,7 @@ class Host:
         prefix = ["ip", "netns", "exec", self.netns]
         if hostname:
             # A UTS namespace per host: Celery names workers after the machine, as on real hosts.
-            prefix += ["unshare", "--uts", "sh", "-c", f'hostname "$0" && exec "$@"', hostname]
+            prefix += ["unshare", "--uts", "sh", "-c", 'hostname "$0" && exec "$@"', hostname]
         log = open(self.directory / log_name, "ab")
         try:
             process = subprocess.Popen(prefix + argv, env=env, stdout=log, stderr=subprocess.STDOUT,
