@@ -6,16 +6,19 @@ directory and nothing shared but the network. Runs with `make test-fleet` (also 
     cache and trains; plots are fetched from the API host, which never trained anything;
   * the worker host training a job is powered off mid-job (every process SIGKILLed): the other
     worker's reaper notices the silent heartbeat and re-queues it, and that worker finishes it;
-  * with no worker up, a job waits queued; a worker host started late picks it up.
+  * with no worker up, a job waits queued; a worker host started late picks it up, and its
+    trained model, stored in S3 by that worker, is downloaded through the API host.
 
 Every wait is bounded; the namespaces and processes are removed however the test ends.
 """
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import httpx
@@ -177,6 +180,12 @@ def test_fleet_of_hosts_trains_survives_a_lost_worker_and_serves_late_workers(fl
         start_worker(w3, app_env(w3, redis_host, s3_host))
         late = until_status(job_b, {"succeeded", "failed", "cancelled"}, WORKER_START_S)
         assert late["status"] == "succeeded" and "fleet-w3" in late["device"]["worker"], late
+
+        # The trained model went from the worker host to the S3 host; the API host serves it.
+        model = call("GET", f"/v1/jobs/{job_b}/model", params={"run": 1})
+        assert model.status_code == 200 and model.headers["content-type"] == "application/zip", model.text[:300]
+        with zipfile.ZipFile(io.BytesIO(model.content)) as bundle:
+            assert any(name.endswith(".keras") for name in bundle.namelist()), bundle.namelist()
 
         # Each host kept only its own files: the workers that trained streamed the dataset into
         # their own cache; no host has a local blob store.
