@@ -8,6 +8,7 @@ once into a local directory keyed by the blob's content hash.
 
 Object names are built in ``core.blobs.keys`` only, from ids we minted, never from client input.
 """
+
 from __future__ import annotations
 
 from core.blobs.base import BlobNotFound, BlobStore, BlobStoreUnavailable
@@ -15,4 +16,13 @@ from core.blobs.cache import BlobCache, BlobCorrupt
 from core.blobs.factory import open_blob_cache, open_blob_store
 from core.blobs.local import LocalBlobStore
 
-__all__ = ["BlobCache", "BlobCorrupt", "BlobNotFound", "BlobStore", "BlobStoreUnavailable", "LocalBlobStore", "open_blob_cache", "open_blob_store"]
+__all__ = [
+    "BlobCache",
+    "BlobCorrupt",
+    "BlobNotFound",
+    "BlobStore",
+    "BlobStoreUnavailable",
+    "LocalBlobStore",
+    "open_blob_cache",
+    "open_blob_store",
+]

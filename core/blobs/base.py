@@ -1,4 +1,5 @@
 """The interface every blob store implements, and what a missing blob raises."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator

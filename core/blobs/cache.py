@@ -6,6 +6,7 @@ SHA-256 on the way, and later jobs on the same dataset (every repeat, every re-s
 any tenant with the same bytes) reuse it. Least recently used copies are removed once the
 cache passes its size bound.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -1,4 +1,5 @@
 """The blob store the settings ask for."""
+
 from __future__ import annotations
 
 from pathlib import Path

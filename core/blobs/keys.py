@@ -1,4 +1,5 @@
 """Blob object names. Nothing else spells one; ids are ours, never a client's filename."""
+
 from __future__ import annotations
 
 

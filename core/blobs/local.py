@@ -1,4 +1,5 @@
 """Blobs as files under one directory: the embedded default (``make run``, the tests)."""
+
 from __future__ import annotations
 
 import os

@@ -6,6 +6,7 @@ ever holds a dataset or a model in memory. Credentials come from boto3's usual c
 (``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``, ``AWS_PROFILE``, an instance role, …); the
 endpoint from ``LSTM_DOCTOR_S3_ENDPOINT_URL`` or boto3's own ``AWS_ENDPOINT_URL``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -61,9 +62,17 @@ def _unavailable(method):
 
 
 class S3BlobStore:
-    def __init__(self, url: str, *, endpoint_url: str | None = None, region: str | None = None,
-                 part_bytes: int = DEFAULT_PART_BYTES, max_concurrency: int = 4,
-                 connect_timeout_s: float = 5.0, read_timeout_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        part_bytes: int = DEFAULT_PART_BYTES,
+        max_concurrency: int = 4,
+        connect_timeout_s: float = 5.0,
+        read_timeout_s: float = 60.0,
+    ) -> None:
         import boto3
         from boto3.s3.transfer import TransferConfig
         from botocore.config import Config
@@ -71,17 +80,21 @@ class S3BlobStore:
         self.bucket, self.prefix = parse_s3_url(url)
         self.url = url
         config = Config(
-            connect_timeout=connect_timeout_s, read_timeout=read_timeout_s,
+            connect_timeout=connect_timeout_s,
+            read_timeout=read_timeout_s,
             # "standard" retries throttling and transient network errors with backoff, bounded.
             retries={"max_attempts": 3, "mode": "standard"},
             # Path-style addressing works with every S3-compatible server (MinIO, moto) and AWS.
             s3={"addressing_style": "path"},
         )
-        self.client = boto3.session.Session().client("s3", endpoint_url=endpoint_url, region_name=region,
-                                                      config=config)
+        self.client = boto3.session.Session().client("s3", endpoint_url=endpoint_url, region_name=region, config=config)
         # Memory in flight is bounded by part_bytes × max_concurrency, whatever the file's size.
-        self.transfer = TransferConfig(multipart_threshold=part_bytes, multipart_chunksize=part_bytes,
-                                       max_concurrency=max_concurrency, io_chunksize=256 * 1024)
+        self.transfer = TransferConfig(
+            multipart_threshold=part_bytes,
+            multipart_chunksize=part_bytes,
+            max_concurrency=max_concurrency,
+            io_chunksize=256 * 1024,
+        )
 
     def _name(self, key: str) -> str:
         if not key or key.startswith("/") or ".." in key.split("/"):
@@ -166,7 +179,7 @@ class S3BlobStore:
         paginator = self.client.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
             for item in page.get("Contents", []):
-                found.append(item["Key"][len(self.prefix):])
+                found.append(item["Key"][len(self.prefix) :])
         return found
 
     @_unavailable
