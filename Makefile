@@ -1,18 +1,22 @@
 # The two commands a new user runs: `make run` and `make test`.
 # Both create .venv when it is missing and install once; the stamp file makes re-runs fast.
+# The API alone needs only the base install (`pip install .`); a worker adds the `worker` extra
+# (TensorFlow). `make run` starts both, so it installs both, and the test tools with them.
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The product's packages: linted, format-checked and type-checked before the tests run.
+CHECKED := core service worker diagnosis lstm_doctor_client
 
-.PHONY: run test test-fleet install bench clean
+.PHONY: run test test-fleet lint install bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[worker,test]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -20,7 +24,12 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/lstm-doctor serve
 
-test: $(STAMP)
+lint: $(STAMP)
+	$(BIN)/ruff check $(CHECKED)
+	$(BIN)/ruff format --check $(CHECKED)
+	$(BIN)/mypy
+
+test: lint
 	$(BIN)/python -m pytest
 
 # Hosts made of Linux network namespaces (needs root; skips with a reason elsewhere): README "Scaling out".
@@ -31,4 +40,4 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

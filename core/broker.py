@@ -4,6 +4,7 @@ Configured for long, expensive tasks (Celery's own advice): acks after the task 
 vanished worker's job is redelivered, one message prefetched at a time, and a broker visibility
 timeout longer than any job may run so a slow job is not handed to a second worker.
 """
+
 from __future__ import annotations
 
 import redis
@@ -28,8 +29,13 @@ def make_celery(settings: Settings, redis_url: str) -> Celery:
     # Connection hardening for a Redis broker that may fail over (Celery/kombu issue tracker
     # advice): TCP keepalive and a periodic health check so a dead master is noticed in seconds,
     # bounded connect/read timeouts so nothing waits forever on a half-open socket.
-    hardening = {"socket_keepalive": True, "socket_connect_timeout": 5, "socket_timeout": 30,
-                 "retry_on_timeout": True, "health_check_interval": HEALTH_CHECK_S}
+    hardening = {
+        "socket_keepalive": True,
+        "socket_connect_timeout": 5,
+        "socket_timeout": 30,
+        "retry_on_timeout": True,
+        "health_check_interval": HEALTH_CHECK_S,
+    }
     app.conf.update(
         task_serializer="json",
         result_serializer="json",

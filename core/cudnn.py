@@ -4,6 +4,7 @@ slower generic kernel when any layer departs from cuDNN's fixed formulation.)
 We never vary activation, recurrent activation, unroll or bias, and do not mask inputs, so of
 Keras' conditions only recurrent dropout can rule the fused kernel out here.
 """
+
 from __future__ import annotations
 
 from core.job_config import JobConfig

@@ -1,4 +1,5 @@
 """Dataset metadata in Redis: create (deduplicated by sha256 per tenant), get, list, delete."""
+
 from __future__ import annotations
 
 import json

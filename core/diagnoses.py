@@ -1,4 +1,5 @@
 """Diagnoses of histories trained elsewhere (POST /v1/diagnoses), kept with their histories."""
+
 from __future__ import annotations
 
 import json

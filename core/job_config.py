@@ -1,5 +1,6 @@
-"""The job configuration of API.md as pydantic models: the contract, shared by the API
+"""The job configuration of docs/api.md as pydantic models: the contract, shared by the API
 (validation at submit time) and the worker (what it trains)."""
+
 from __future__ import annotations
 
 from typing import Literal
@@ -32,10 +33,12 @@ class LSTMLayer(_Strict):
 
 class ModelConfig(_Strict):
     layers: list[LSTMLayer] = Field(default_factory=lambda: [LSTMLayer()], min_length=1)
-    dense: list[int] = Field(default_factory=list, description="Hidden Dense units between the LSTM stack and the output.")
+    dense: list[int] = Field(
+        default_factory=list, description="Hidden Dense units between the LSTM stack and the output."
+    )
 
     @model_validator(mode="after")
-    def _dense_positive(self) -> "ModelConfig":
+    def _dense_positive(self) -> ModelConfig:
         if any(u <= 0 for u in self.dense):
             raise ValueError("every dense layer needs units > 0")
         return self
@@ -69,7 +72,8 @@ TERMINAL_WEBHOOK_EVENTS: tuple[WebhookEvent, ...] = ("succeeded", "failed", "can
 class WebhookConfig(_Strict):
     url: str = Field(min_length=1, max_length=2048, description="http(s) URL the signed deliveries are POSTed to.")
     events: list[WebhookEvent] = Field(
-        default_factory=lambda: list(TERMINAL_WEBHOOK_EVENTS), min_length=1,
+        default_factory=lambda: list(TERMINAL_WEBHOOK_EVENTS),
+        min_length=1,
         description="Events delivered; the terminal three by default.",
     )
 

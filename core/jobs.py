@@ -4,8 +4,10 @@ Both sides use this store: the API creates and reads jobs, the worker moves them
 lifecycle. Status changes go through one compare-and-set script so a cancel racing a start (or a
 reaper racing a finishing worker) has exactly one winner.
 """
+
 from __future__ import annotations
 
+import builtins
 import json
 from typing import Any
 
@@ -118,7 +120,9 @@ class JobStore:
         self, tenant: str, *, limit: int, cursor: str | None, status: str | None = None, dataset_id: str | None = None
     ) -> tuple[list[dict[str, Any]], str | None]:
         def keep(job: dict[str, Any]) -> bool:
-            return (status is None or job["status"] == status) and (dataset_id is None or job["dataset_id"] == dataset_id)
+            return (status is None or job["status"] == status) and (
+                dataset_id is None or job["dataset_id"] == dataset_id
+            )
 
         def load(ids: list[str]) -> list[dict[str, Any] | None]:
             with self.r.pipeline() as p:
@@ -130,9 +134,6 @@ class JobStore:
 
     def active_count(self, tenant: str) -> int:
         return self.r.scard(keys.active_jobs(tenant))
-
-    def active_ids(self, tenant: str) -> list[str]:
-        return sorted(self.r.smembers(keys.active_jobs(tenant)))
 
     def delete(self, tenant: str, job_id: str, runs: int) -> None:
         """Removes the job; its cancel flag stays (it expires) so a worker still training it stops."""
@@ -156,7 +157,7 @@ class JobStore:
         job_key = keys.job(tenant, job_id)
         return int(self._append(keys=[job_key, keys.job_history(tenant, job_id, run)], args=[json.dumps(metrics)]) or 0)
 
-    def history(self, tenant: str, job_id: str, runs: int) -> list[list[dict[str, float | None]]]:
+    def history(self, tenant: str, job_id: str, runs: int) -> builtins.list[builtins.list[dict[str, float | None]]]:
         """Per run, the list of per-epoch metric dicts recorded so far."""
         with self.r.pipeline() as p:
             for run in range(1, runs + 1):
@@ -195,9 +196,10 @@ class JobStore:
         """The owner of a live heartbeat, or None once it expired (the trainer is gone)."""
         return self.r.get(keys.job_heartbeat(tenant, job_id))
 
-    def running(self) -> list[tuple[str, str]]:
+    def running(self) -> builtins.list[tuple[str, str]]:
         """(tenant, job_id) of every job marked running, across tenants."""
-        return [tuple(m.split("/", 1)) for m in self.r.smembers(keys.running_jobs())]  # type: ignore[misc]
+        pairs = (member.split("/", 1) for member in self.r.smembers(keys.running_jobs()))
+        return [(tenant, job_id) for tenant, job_id in pairs]
 
     def forget_running(self, tenant: str, job_id: str) -> None:
         self.r.srem(keys.running_jobs(), f"{tenant}/{job_id}")
@@ -208,25 +210,36 @@ class JobStore:
         streams, and schedules its webhook delivery when the job's webhook asks for it. Returns the
         event's id (None when the job no longer exists)."""
         created_at = now()
-        event_id = self._record_event(keys=[keys.job(tenant, job_id), keys.job_event_log(tenant, job_id)],
-                                      args=[EVENT_LOG_MAX, event, json.dumps(data), created_at])
+        event_id = self._record_event(
+            keys=[keys.job(tenant, job_id), keys.job_event_log(tenant, job_id)],
+            args=[EVENT_LOG_MAX, event, json.dumps(data), created_at],
+        )
         self.r.publish(keys.job_events(tenant, job_id), json.dumps({"event": event, "data": data, "id": event_id}))
         name = webhook_event(event, data)
         if event_id and name:
             config = self.r.hget(keys.job(tenant, job_id), "config")
             webhook = json.loads(config).get("webhook") if config else None
             if webhook and name in webhook["events"]:
-                self.deliveries.schedule(tenant, job_id, event_id, name, webhook["url"],
-                                         payload(job_id, name, data, created_at))
+                self.deliveries.schedule(
+                    tenant, job_id, event_id, name, webhook["url"], payload(job_id, name, data, created_at)
+                )
         return event_id
 
-    def events(self, tenant: str, job_id: str, *, after: str | None, limit: int) -> tuple[list[dict[str, Any]], str | None]:
+    def events(
+        self, tenant: str, job_id: str, *, after: str | None, limit: int
+    ) -> tuple[builtins.list[dict[str, Any]], str | None]:
         """One page of recorded events, oldest first, after the event id ``after``; and the cursor
         of the next page (None when this page reaches the end)."""
-        entries = self.r.xrange(keys.job_event_log(tenant, job_id), f"({after}" if after else "-", "+",
-                                count=limit + 1)
-        items = [{"id": entry_id, "type": fields["type"], "created_at": fields["created_at"],
-                  "data": json.loads(fields["data"])} for entry_id, fields in entries[:limit]]
+        entries = self.r.xrange(keys.job_event_log(tenant, job_id), f"({after}" if after else "-", "+", count=limit + 1)
+        items = [
+            {
+                "id": entry_id,
+                "type": fields["type"],
+                "created_at": fields["created_at"],
+                "data": json.loads(fields["data"]),
+            }
+            for entry_id, fields in entries[:limit]
+        ]
         return items, (items[-1]["id"] if len(entries) > limit else None)
 
     # Operations
@@ -242,7 +255,7 @@ class JobStore:
             ids = self.r.zrange(index, 0, -1)
             for start in range(0, len(ids), batch):
                 with self.r.pipeline(transaction=False) as p:
-                    for job_id in ids[start:start + batch]:
+                    for job_id in ids[start : start + batch]:
                         p.hget(keys.job(tenant, job_id), "status")
                     for raw in p.execute():
                         if raw:

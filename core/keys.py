@@ -3,6 +3,7 @@
 Everything a tenant owns lives under ``ld:t:{tenant}:`` so that isolation is a property of the
 key, not of a check someone might forget. Celery's own keys (broker queues, results) are Celery's.
 """
+
 from __future__ import annotations
 
 PREFIX = "ld"

@@ -3,6 +3,7 @@
 Ids start with their creation time in fixed-width hex, so lexicographic order is creation order
 and the cursor is simply the last id a page returned: stable under inserts, no offsets.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable

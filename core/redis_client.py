@@ -9,6 +9,7 @@ seen as a short outage: commands are retried with backoff for ``retry_s`` second
 The API keeps that short (it answers 503 rather than hang); a training process keeps it long
 enough to ride through a failover without losing an epoch's record.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError, TimeoutError
 from redis.retry import Retry
 from redis.sentinel import Sentinel
+
+from core.settings import Settings
 
 SENTINEL_SCHEME = "redis+sentinel"
 DEFAULT_SENTINEL_PORT = 26379
@@ -45,6 +48,14 @@ class SentinelTarget:
     sentinel_password: str | None = None
 
 
+def required_url(settings: Settings) -> str:
+    """LSTM_DOCTOR_REDIS_URL, for a process that cannot run without it (`serve` sets it for the
+    processes it starts)."""
+    if not settings.redis_url:
+        raise RuntimeError("LSTM_DOCTOR_REDIS_URL is not set (`lstm-doctor serve` sets it for you).")
+    return settings.redis_url
+
+
 def parse_sentinel_url(url: str) -> SentinelTarget | None:
     """The sentinel target of a ``redis+sentinel://`` URL; None for a plain redis:// URL."""
     parts = urlsplit(url)
@@ -61,7 +72,9 @@ def parse_sentinel_url(url: str) -> SentinelTarget | None:
         raise ValueError(f"{url!r}: expected redis+sentinel://host:port[,host:port…]/<master name>[/<db>]")
     query = parse_qs(parts.query)
     return SentinelTarget(
-        sentinels=tuple(hosts), service=path[0], db=int(path[1]) if len(path) == 2 else 0,
+        sentinels=tuple(hosts),
+        service=path[0],
+        db=int(path[1]) if len(path) == 2 else 0,
         username=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password else None,
         sentinel_password=query.get("sentinel_password", [None])[0],
@@ -74,35 +87,50 @@ def _retry(retry_s: float) -> Retry:
     return Retry(ExponentialBackoff(cap=1.0, base=0.05), retries)
 
 
-def connect(url: str, *, retry_s: float = 3.0, socket_timeout: float = SOCKET_TIMEOUT_S,
-            **options: Any) -> redis.Redis:
+def connect(url: str, *, retry_s: float = 3.0, socket_timeout: float = SOCKET_TIMEOUT_S, **options: Any) -> redis.Redis:
     """A client for ``url``; commands failing on a lost connection are retried for about ``retry_s``."""
-    options = {"socket_timeout": socket_timeout, "socket_connect_timeout": min(socket_timeout, 2.0),
-               "socket_keepalive": True, "health_check_interval": HEALTH_CHECK_S,
-               "retry": _retry(retry_s), "retry_on_error": [ConnectionError, TimeoutError], **options}
+    options = {
+        "socket_timeout": socket_timeout,
+        "socket_connect_timeout": min(socket_timeout, 2.0),
+        "socket_keepalive": True,
+        "health_check_interval": HEALTH_CHECK_S,
+        "retry": _retry(retry_s),
+        "retry_on_error": [ConnectionError, TimeoutError],
+        **options,
+    }
     target = parse_sentinel_url(url)
     if target is None:
         return redis.Redis.from_url(url, **options)
-    sentinel = Sentinel(list(target.sentinels), sentinel_kwargs=_sentinel_kwargs(target, socket_timeout),
-                        socket_timeout=socket_timeout)
-    return sentinel.master_for(target.service, db=target.db, username=target.username,
-                               password=target.password, **options)
+    sentinel = Sentinel(
+        list(target.sentinels), sentinel_kwargs=_sentinel_kwargs(target, socket_timeout), socket_timeout=socket_timeout
+    )
+    return sentinel.master_for(
+        target.service, db=target.db, username=target.username, password=target.password, **options
+    )
 
 
 def connect_async(url: str, *, socket_timeout: float | None = SOCKET_TIMEOUT_S, **options: Any) -> aioredis.Redis:
     """An asyncio client (pub/sub streams); the same URL forms as ``connect``."""
-    options = {"socket_timeout": socket_timeout, "socket_connect_timeout": 2.0, "socket_keepalive": True,
-               "health_check_interval": HEALTH_CHECK_S,
-               "retry": AsyncRetry(ExponentialBackoff(cap=1.0, base=0.05), 3),
-               "retry_on_error": [ConnectionError, TimeoutError], **options}
+    options = {
+        "socket_timeout": socket_timeout,
+        "socket_connect_timeout": 2.0,
+        "socket_keepalive": True,
+        "health_check_interval": HEALTH_CHECK_S,
+        "retry": AsyncRetry(ExponentialBackoff(cap=1.0, base=0.05), 3),
+        "retry_on_error": [ConnectionError, TimeoutError],
+        **options,
+    }
     target = parse_sentinel_url(url)
     if target is None:
         return aioredis.Redis.from_url(url, **options)
-    sentinel = AsyncSentinel(list(target.sentinels),
-                             sentinel_kwargs=_sentinel_kwargs(target, socket_timeout or SOCKET_TIMEOUT_S),
-                             socket_timeout=socket_timeout)
-    return sentinel.master_for(target.service, db=target.db, username=target.username,
-                               password=target.password, **options)
+    sentinel = AsyncSentinel(
+        list(target.sentinels),
+        sentinel_kwargs=_sentinel_kwargs(target, socket_timeout or SOCKET_TIMEOUT_S),
+        socket_timeout=socket_timeout,
+    )
+    return sentinel.master_for(
+        target.service, db=target.db, username=target.username, password=target.password, **options
+    )
 
 
 def _sentinel_kwargs(target: SentinelTarget, socket_timeout: float) -> dict[str, Any]:
@@ -125,8 +153,10 @@ def celery_connection(url: str) -> tuple[str, dict[str, Any]]:
     if target.password:
         auth = f"{quote(target.username or '', safe='')}:{quote(target.password, safe='')}@"
     broker = ";".join(f"sentinel://{auth}{host}:{port}/{target.db}" for host, port in target.sentinels)
-    options: dict[str, Any] = {"master_name": target.service,
-                               "sentinel_kwargs": _sentinel_kwargs(target, SOCKET_TIMEOUT_S)}
+    options: dict[str, Any] = {
+        "master_name": target.service,
+        "sentinel_kwargs": _sentinel_kwargs(target, SOCKET_TIMEOUT_S),
+    }
     return broker, options
 
 

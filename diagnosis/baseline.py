@@ -3,6 +3,7 @@
 A training loss near this number means the model does no better than predicting the class
 prior (classification) or the mean (regression), whatever the loss's absolute size.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -35,9 +36,8 @@ def baseline_loss(task: str, y_train: np.ndarray, y_val: np.ndarray) -> float:
         if train_classes.min() < 0 or val_classes.min() < 0:
             raise ValueError("class indices must be non-negative integers")
         n_classes = max(train_classes.max(), val_classes.max()) + 1
-        prior = np.bincount(train_classes, minlength=n_classes) / train_classes.size
-        prior = np.clip(prior, _EPSILON, 1.0)
-        return float(-np.mean(np.log(prior[val_classes])))
+        class_prior = np.clip(np.bincount(train_classes, minlength=n_classes) / train_classes.size, _EPSILON, 1.0)
+        return float(-np.mean(np.log(class_prior[val_classes])))
     if task == "regression":
         # Several outputs are averaged, as Keras' MSE averages over the last axis and samples.
         mean = y_train.reshape(len(y_train), -1).mean(axis=0)

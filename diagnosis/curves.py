@@ -4,6 +4,7 @@ Validation curves from small validation sets jump from epoch to epoch; every qua
 verdict rests on is read from a smoothed curve, and noise is measured so a rise can be told
 from a wobble.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -6,6 +6,7 @@ call the same function and get the same answer.
     from diagnosis.engine import diagnose
     diagnose([model.fit(...).history], task="binary_classification", baseline_loss=0.69)
 """
+
 from __future__ import annotations
 
 import math
@@ -45,12 +46,21 @@ def diagnose(
     # Histories with values near the float limits overflow in differences and fits; the result
     # is made JSON-safe (None for what is not finite), so numpy need not warn about it.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        return _diagnose(runs, task=task, baseline_loss=baseline_loss, final=final, seeds=seeds, config=config,
-                         thresholds=thresholds)
+        return _diagnose(
+            runs, task=task, baseline_loss=baseline_loss, final=final, seeds=seeds, config=config, thresholds=thresholds
+        )
 
 
-def _diagnose(runs: Sequence[History] | History, *, task: str | None, baseline_loss: float | None, final: bool,
-              seeds: list[int] | None, config: Mapping | None, thresholds: Thresholds) -> dict:
+def _diagnose(
+    runs: Sequence[History] | History,
+    *,
+    task: str | None,
+    baseline_loss: float | None,
+    final: bool,
+    seeds: list[int] | None,
+    config: Mapping | None,
+    thresholds: Thresholds,
+) -> dict:
     if isinstance(runs, Mapping):
         runs = [runs]
     training = advice.Training.from_config(config)
@@ -59,31 +69,48 @@ def _diagnose(runs: Sequence[History] | History, *, task: str | None, baseline_l
         readings = [read_run({}, baseline_loss=baseline_loss, thresholds=thresholds)]
     if len(readings) == 1:
         reading = readings[0]
-        result = _describe(reading, reading.verdict, reading.confidence, reading.reasons, reading.flags, final, task,
-                           training)
+        result = _describe(
+            reading, reading.verdict, reading.confidence, reading.reasons, reading.flags, final, task, training
+        )
         result.update(runs=[], spread=None)
         return _json_safe(result)
 
     combined = repeats.combine(readings)
     representative = readings[combined.representative]
-    result = _describe(representative, combined.verdict, combined.confidence, combined.reasons,
-                       combined.flags, final, task, training)
+    result = _describe(
+        representative, combined.verdict, combined.confidence, combined.reasons, combined.flags, final, task, training
+    )
     if "runs_disagree" in combined.reasons:
         result["summary"] = _disagreement_summary(readings)
         result["recommendations"] = _disagreement_advice(readings, training)
     else:
         result["summary"] = f"All {len(readings)} runs read alike; the median one: {result['summary']}"
     result["runs"] = [
-        {"run": i + 1, "seed": seeds[i] if seeds and i < len(seeds) else None, "verdict": r.verdict,
-         "confidence": r.confidence, "reasons": r.reasons, "flags": r.flags, "evidence": r.evidence}
+        {
+            "run": i + 1,
+            "seed": seeds[i] if seeds and i < len(seeds) else None,
+            "verdict": r.verdict,
+            "confidence": r.confidence,
+            "reasons": r.reasons,
+            "flags": r.flags,
+            "evidence": r.evidence,
+        }
         for i, r in enumerate(readings)
     ]
     result["spread"] = combined.spread
     return _json_safe(result)
 
 
-def _describe(reading: RunReading, verdict: str, confidence: float, reasons: list[str], flags: list[str],
-              final: bool, task: str | None, training: advice.Training) -> dict:
+def _describe(
+    reading: RunReading,
+    verdict: str,
+    confidence: float,
+    reasons: list[str],
+    flags: list[str],
+    final: bool,
+    task: str | None,
+    training: advice.Training,
+) -> dict:
     text = advice.summary(reading)
     if not final:
         text = f"So far ({reading.evidence['epochs']} epochs, training continues): {text}"
@@ -102,8 +129,7 @@ def _describe(reading: RunReading, verdict: str, confidence: float, reasons: lis
 def _disagreement_summary(readings: list[RunReading]) -> str:
     counts = Counter(r.verdict for r in readings)
     told = ", ".join(f"{count} {verdict}" for verdict, count in counts.most_common())
-    finals = [float(f) for r in readings
-              if (f := r.evidence["final_val_loss"] or r.evidence["final_loss"]) is not None]
+    finals = [float(f) for r in readings if (f := r.evidence["final_val_loss"] or r.evidence["final_loss"]) is not None]
     text = f"The {len(readings)} runs disagree ({told}): the outcome depends on the seed."
     if len(finals) > 1:
         text += f" Final validation loss ranges {min(finals):.3g}–{max(finals):.3g}."
@@ -113,7 +139,8 @@ def _disagreement_summary(readings: list[RunReading]) -> str:
 def _disagreement_advice(readings: list[RunReading], training: advice.Training) -> list[str]:
     lr = training.learning_rate or next((r.learning_rate for r in readings if r.learning_rate), None)
     return [
-        f"Lower the learning rate {lr:.2g} → {lr / 3:.2g} to make runs more alike" if lr
+        f"Lower the learning rate {lr:.2g} → {lr / 3:.2g} to make runs more alike"
+        if lr
         else "Lower the learning rate 3× (e.g. Adam's 0.001 → 0.0003) to make runs more alike",
         f"Run at least {max(5, len(readings))} repeats and judge the spread, not one run",
         "Use early stopping with restore_best_weights so each run keeps its best epoch",

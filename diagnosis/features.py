@@ -9,6 +9,7 @@ Every level is relative — to the trivial predictor's loss (``reference``), to 
 minimum or its own level — so one reading holds for a cross-entropy near 0.7 and for an MSE
 in the thousands.
 """
+
 from __future__ import annotations
 
 import math
@@ -100,7 +101,9 @@ def extract_curves(history: History) -> RunCurves:
     lr = curve("learning_rate") if "learning_rate" in history else curve("lr")
     finite_lr = lr[np.isfinite(lr)] if lr is not None else np.array([])
     return RunCurves(
-        loss_key=loss_key, loss=loss, val_loss=val_loss,
+        loss_key=loss_key,
+        loss=loss,
+        val_loss=val_loss,
         accuracy=curve(acc_key) if acc_key else None,
         val_accuracy=curve(f"val_{acc_key}") if acc_key else None,
         learning_rate=float(finite_lr[-1]) if len(finite_lr) else None,
@@ -142,17 +145,34 @@ def measure(c: RunCurves, baseline: float | None) -> Features:
     tail = curves.tail_length(epochs)
     train_tail_fall = _relative_fall(smooth_loss, tail)
     features: dict[str, Any] = dict(
-        epochs=epochs, has_validation=val is not None, first_bad_epoch=None, reference=reference,
-        reference_known=known, jumps=jumps, peak=float(np.max(loss)) / reference,
-        ended_above_start=bool(loss[-1] > start), val_peak=0.0,
+        epochs=epochs,
+        has_validation=val is not None,
+        first_bad_epoch=None,
+        reference=reference,
+        reference_known=known,
+        jumps=jumps,
+        peak=float(np.max(loss)) / reference,
+        ended_above_start=bool(loss[-1] > start),
+        val_peak=0.0,
         train_rise=float(smooth_loss[-1] / np.min(smooth_loss) - 1.0) if np.min(smooth_loss) > 0 else 0.0,
-        best_epoch=None, best_position=1.0, rise=0.0, rise_of_reference=0.0, smooth_best_position=1.0,
-        train_fell_after_best=0.0, train_level=float(smooth_loss[-1]) / reference,
-        train_share_of_start=float(smooth_loss[-1]) / start_level, val_level=None,
-        best_val_level=None, val_tail_fall=train_tail_fall, train_tail_fall=train_tail_fall,
-        tail_fall_of_reference=_fall(smooth_loss, tail) / material_reference, tail_share=_tail_share(smooth_loss, tail),
-        projected_gain=_projected_gain(smooth_loss, tail), tail=tail,
-        gap=None, noise=0.0,
+        best_epoch=None,
+        best_position=1.0,
+        rise=0.0,
+        rise_of_reference=0.0,
+        smooth_best_position=1.0,
+        train_fell_after_best=0.0,
+        train_level=float(smooth_loss[-1]) / reference,
+        train_share_of_start=float(smooth_loss[-1]) / start_level,
+        val_level=None,
+        best_val_level=None,
+        val_tail_fall=train_tail_fall,
+        train_tail_fall=train_tail_fall,
+        tail_fall_of_reference=_fall(smooth_loss, tail) / material_reference,
+        tail_share=_tail_share(smooth_loss, tail),
+        projected_gain=_projected_gain(smooth_loss, tail),
+        tail=tail,
+        gap=None,
+        noise=0.0,
     )
     if val is not None:
         smooth_val = curves.smooth(val)
@@ -161,13 +181,18 @@ def measure(c: RunCurves, baseline: float | None) -> Features:
         lowest = float(smooth_val[smooth_best])
         features.update(
             val_peak=float(np.max(val[1:])) / reference if epochs > 1 else 0.0,
-            best_epoch=best + 1, best_position=(best + 1) / epochs,
+            best_epoch=best + 1,
+            best_position=(best + 1) / epochs,
             rise=float(smooth_val[-1] / lowest - 1.0) if lowest > 0 else 0.0,
             rise_of_reference=float(smooth_val[-1] - lowest) / reference,
             smooth_best_position=(smooth_best + 1) / epochs,
-            train_fell_after_best=(float(smooth_loss[smooth_best] - smooth_loss[-1]) / abs(smooth_loss[smooth_best])
-                                   if smooth_loss[smooth_best] != 0 else 0.0),
-            val_level=float(smooth_val[-1]) / reference, best_val_level=lowest / reference,
+            train_fell_after_best=(
+                float(smooth_loss[smooth_best] - smooth_loss[-1]) / abs(smooth_loss[smooth_best])
+                if smooth_loss[smooth_best] != 0
+                else 0.0
+            ),
+            val_level=float(smooth_val[-1]) / reference,
+            best_val_level=lowest / reference,
             val_tail_fall=_relative_fall(smooth_val, tail),
             tail_fall_of_reference=_fall(smooth_val, tail) / material_reference,
             tail_share=_tail_share(smooth_val, tail),
@@ -218,12 +243,32 @@ def _relative_fall(smoothed: np.ndarray, tail: int) -> float:
 
 def _empty(epochs: int, has_validation: bool, first_bad: int | None, reference: float, known: bool) -> Features:
     return Features(
-        epochs=epochs, has_validation=has_validation, first_bad_epoch=first_bad, reference=reference,
-        reference_known=known, jumps=0, peak=0.0, ended_above_start=False, train_rise=0.0, val_peak=0.0,
+        epochs=epochs,
+        has_validation=has_validation,
+        first_bad_epoch=first_bad,
+        reference=reference,
+        reference_known=known,
+        jumps=0,
+        peak=0.0,
+        ended_above_start=False,
+        train_rise=0.0,
+        val_peak=0.0,
         best_epoch=None,
-        best_position=1.0, rise=0.0, rise_of_reference=0.0, smooth_best_position=1.0, train_fell_after_best=0.0,
-        train_level=1.0, train_share_of_start=1.0, val_level=None, best_val_level=None, val_tail_fall=0.0,
+        best_position=1.0,
+        rise=0.0,
+        rise_of_reference=0.0,
+        smooth_best_position=1.0,
+        train_fell_after_best=0.0,
+        train_level=1.0,
+        train_share_of_start=1.0,
+        val_level=None,
+        best_val_level=None,
+        val_tail_fall=0.0,
         train_tail_fall=0.0,
-        tail_fall_of_reference=0.0, tail_share=0.0, projected_gain=0.0, tail=0,
-        gap=None, noise=0.0,
+        tail_fall_of_reference=0.0,
+        tail_share=0.0,
+        projected_gain=0.0,
+        tail=0,
+        gap=None,
+        noise=0.0,
     )

@@ -4,6 +4,7 @@ A *history* is what ``model.fit(...).history`` holds: metric name → per-epoch 
 validation twin of ``m`` under ``val_m``. A *run* is one such history. Everything in
 ``diagnosis`` takes a list of runs, so one run and several repeats share one code path.
 """
+
 from __future__ import annotations
 
 import math

@@ -3,6 +3,7 @@
 Styles are passed to every artist explicitly instead of through ``matplotlib.rcParams``:
 plots are rendered in server threads at the same time, and rcParams is one global dict.
 """
+
 from __future__ import annotations
 
 # Okabe–Ito palette: distinguishable under the common colour-vision deficiencies, and the

@@ -3,6 +3,7 @@
 A plot is served while the job runs, so the diagnosis may be ``None`` (too few epochs), lack
 fields, or hold values of the wrong type; every reader here degrades to "say nothing".
 """
+
 from __future__ import annotations
 
 import math
@@ -45,7 +46,7 @@ def verdict_label(diagnosis: Diagnosis | None) -> str | None:
         return None
     label = f"Verdict: {word.replace('_', ' ')}"
     # Only an explicit False means "still running"; a diagnosis without the field is final.
-    if diagnosis.get("final") is False:  # type: ignore[union-attr]
+    if diagnosis.get("final") is False:
         label += " (provisional)"
     return label
 
@@ -89,8 +90,7 @@ def body_text(diagnosis: Diagnosis, width: int) -> str:
     recommendations = _strings(diagnosis.get("recommendations"))[:MAX_RECOMMENDATIONS]
     if recommendations:
         items = [
-            textwrap.fill(text, width, initial_indent="• ", subsequent_indent="  ", max_lines=2,
-                          placeholder=" …")
+            textwrap.fill(text, width, initial_indent="• ", subsequent_indent="  ", max_lines=2, placeholder=" …")
             for text in recommendations
         ]
         blocks.append("What to try:\n" + "\n".join(items))
@@ -121,7 +121,7 @@ def _format(key: str, value: float) -> str:
 
 
 def _run_verdicts(runs: object) -> str:
-    """"overfit ×2, good fit ×1" across repeats, in first-seen order."""
+    """ "overfit ×2, good fit ×1" across repeats, in first-seen order."""
     if not isinstance(runs, list):
         return ""
     counts: dict[str, int] = {}

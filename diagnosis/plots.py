@@ -5,6 +5,7 @@ diagnosis' best epoch and writes its verdict in the corner; ``render_report`` pu
 main metric and the diagnosis in words on one sheet. Only matplotlib's object-oriented API is
 used (a fresh ``Figure`` per call, never pyplot), so concurrent server threads share nothing.
 """
+
 from __future__ import annotations
 
 import io
@@ -42,7 +43,6 @@ X_LABEL = "No. of Epochs"
 # rcParams while the figure is written. A fixed salt makes the bytes (hence ETags) stable,
 # real <text> keeps the SVG small and searchable. The lock keeps the temporary rcParams
 # change to one SVG writer at a time; PNG rendering never reads these keys.
-_SVG_RC = {"svg.hashsalt": "lstm-doctor", "svg.fonttype": "none"}
 _SVG_LOCK = threading.Lock()
 
 
@@ -59,9 +59,7 @@ class UnknownMetric(KeyError):
         return f"no run records the metric {self.metric!r}; metrics recorded: {names}"
 
 
-def render_metric(
-    runs: Sequence[History], metric: str, diagnosis: Diagnosis | None = None, fmt: str = "png"
-) -> bytes:
+def render_metric(runs: Sequence[History], metric: str, diagnosis: Diagnosis | None = None, fmt: str = "png") -> bytes:
     """One metric's training and validation curves, as PNG or SVG bytes."""
     _check_format(fmt)
     return _encode(metric_figure(runs, metric, diagnosis), fmt)
@@ -89,10 +87,10 @@ def metric_figure(runs: Sequence[History], metric: str, diagnosis: Diagnosis | N
 def report_figure(runs: Sequence[History], diagnosis: Diagnosis | None = None) -> Figure:
     """The figure ``render_report`` encodes: two plots above, the diagnosis in words below."""
     fig = _new_figure(style.REPORT_SIZE_IN)
-    plots, text = fig.add_gridspec(2, 1, height_ratios=(5, 3.6))
-    plots = plots.subgridspec(1, 2)
+    rows = fig.add_gridspec(2, 1, height_ratios=(5, 3.6))
+    plots = rows[0].subgridspec(1, 2)
     # Words need more width than numbers; the two plots share theirs evenly.
-    text = text.subgridspec(1, 2, width_ratios=(3, 2))
+    text = rows[1].subgridspec(1, 2, width_ratios=(3, 2))
     loss = _curves(runs, "loss")
     _draw_curves(fig.add_subplot(plots[0]), loss, diagnosis)
     main = _main_metric(runs)
@@ -104,7 +102,9 @@ def report_figure(runs: Sequence[History], diagnosis: Diagnosis | None = None) -
     _draw_diagnosis(fig.add_subplot(text[0]), fig.add_subplot(text[1]), diagnosis)
     fig.suptitle(
         f"lstm-doctor report · {_count(len(runs), 'run')}, {_count(loss.epochs, 'epoch')}",
-        fontsize=style.TITLE_PT + 2, fontweight="bold", color=style.INK,
+        fontsize=style.TITLE_PT + 2,
+        fontweight="bold",
+        color=style.INK,
     )
     return fig
 
@@ -183,8 +183,13 @@ def _draw_curves(ax: Axes, curves: Curves, diagnosis: Diagnosis | None) -> None:
         means[kind] = _draw_kind(ax, epochs, rows, kind, look)
     baseline = plot_text.baseline_loss(diagnosis) if curves.name == "loss" else None
     if baseline is not None:
-        ax.axhline(baseline, color=style.GREY, linestyle="-.", linewidth=1.4,
-                   label=f"baseline, trivial predictor ({baseline:.3g})")
+        ax.axhline(
+            baseline,
+            color=style.GREY,
+            linestyle="-.",
+            linewidth=1.4,
+            label=f"baseline, trivial predictor ({baseline:.3g})",
+        )
     _style_axes(ax, curves)
     best_epoch = plot_text.best_epoch(diagnosis, curves.epochs)
     if best_epoch is not None:
@@ -198,13 +203,17 @@ def _draw_kind(ax: Axes, epochs: np.ndarray, rows: np.ndarray, kind: str, look: 
     several = rows.shape[0] > 1
     if several:
         for run in rows:
-            ax.plot(epochs, run, color=colour, linestyle=linestyle, linewidth=style.RUN_WIDTH,
-                    alpha=style.RUN_ALPHA)
+            ax.plot(epochs, run, color=colour, linestyle=linestyle, linewidth=style.RUN_WIDTH, alpha=style.RUN_ALPHA)
     mean = _nan_mean(rows)
     marker = look["marker"] if len(epochs) <= style.MARKERS_UP_TO_EPOCHS else None
     ax.plot(
-        epochs, mean, color=colour, linestyle=linestyle, linewidth=style.MEAN_WIDTH,
-        marker=marker, markersize=style.MARKER_SIZE,
+        epochs,
+        mean,
+        color=colour,
+        linestyle=linestyle,
+        linewidth=style.MEAN_WIDTH,
+        marker=marker,
+        markersize=style.MARKER_SIZE,
         label=f"{kind}, mean of {rows.shape[0]} runs" if several else kind,
     )
     return mean
@@ -215,24 +224,34 @@ def _mark_best_epoch(ax: Axes, epoch: int, curve: np.ndarray, epochs: int) -> No
     value = curve[epoch - 1]
     if np.isfinite(value):
         ax.plot(
-            [epoch], [value], linestyle="none", marker="*", markersize=15,
-            color=style.VAL["color"], markeredgecolor=style.INK, zorder=5,
+            [epoch],
+            [value],
+            linestyle="none",
+            marker="*",
+            markersize=15,
+            color=style.VAL["color"],
+            markeredgecolor=style.INK,
+            zorder=5,
         )
     # Label the line itself so the reader need not look it up in the legend. Low down, where
     # losses rarely reach, and on the left of late best epochs so it stays inside the axes.
     late = epoch > 0.6 * epochs
     ax.annotate(
-        f"best epoch {epoch}", xy=(epoch, 0.06), xycoords=ax.get_xaxis_transform(),
-        xytext=(-4 if late else 4, 0), textcoords="offset points",
-        ha="right" if late else "left", va="bottom", fontsize=style.NOTE_PT, color=style.INK,
+        f"best epoch {epoch}",
+        xy=(epoch, 0.06),
+        xycoords=ax.get_xaxis_transform(),
+        xytext=(-4 if late else 4, 0),
+        textcoords="offset points",
+        ha="right" if late else "left",
+        va="bottom",
+        fontsize=style.NOTE_PT,
+        color=style.INK,
         bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": "none", "alpha": 0.85},
     )
 
 
 def _style_axes(ax: Axes, curves: Curves) -> None:
-    ax.set_title(
-        f"Training vs Validation {curves.name}", loc="left", fontsize=style.TITLE_PT, color=style.INK
-    )
+    ax.set_title(f"Training vs Validation {curves.name}", loc="left", fontsize=style.TITLE_PT, color=style.INK)
     ax.set_xlabel(X_LABEL, fontsize=style.LABEL_PT, color=style.INK)
     ax.set_ylabel(curves.name, fontsize=style.LABEL_PT, color=style.INK)
     ax.tick_params(labelsize=style.TICK_PT, colors=style.INK)
@@ -244,8 +263,16 @@ def _style_axes(ax: Axes, curves: Curves) -> None:
     values = np.concatenate([curves.train.ravel(), curves.val.ravel()])
     _scale_values(ax, curves.name, values[np.isfinite(values)])
     if curves.epochs == 0:
-        ax.text(0.5, 0.5, "No epochs recorded yet", transform=ax.transAxes, ha="center",
-                va="center", fontsize=style.LABEL_PT, color=style.GREY)
+        ax.text(
+            0.5,
+            0.5,
+            "No epochs recorded yet",
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            fontsize=style.LABEL_PT,
+            color=style.GREY,
+        )
     if curves.non_finite_epochs.size:
         _mark_non_finite(ax, curves.non_finite_epochs)
 
@@ -279,8 +306,14 @@ def _mark_non_finite(ax: Axes, epochs: np.ndarray) -> None:
     """Crosses along the bottom at epochs with NaN/inf: a gap alone is easy to miss."""
     bottom = blended_transform_factory(ax.transData, ax.transAxes)
     ax.plot(
-        epochs, np.full(epochs.shape, 0.02), transform=bottom, linestyle="none", marker="x",
-        markersize=6, color=style.INK, clip_on=False,
+        epochs,
+        np.full(epochs.shape, 0.02),
+        transform=bottom,
+        linestyle="none",
+        marker="x",
+        markersize=6,
+        color=style.INK,
+        clip_on=False,
         label=f"NaN/inf ({_count(len(epochs), 'epoch')}, not drawn)",
     )
 
@@ -288,8 +321,11 @@ def _mark_non_finite(ax: Axes, epochs: np.ndarray) -> None:
 def _add_legend(ax: Axes, curves: Curves) -> None:
     handles, _ = ax.get_legend_handles_labels()
     if curves.train.shape[0] > 1:
-        handles.append(Line2D([], [], color=style.GREY, linewidth=style.RUN_WIDTH,
-                              alpha=style.RUN_ALPHA + 0.2, label="single runs"))
+        handles.append(
+            Line2D(
+                [], [], color=style.GREY, linewidth=style.RUN_WIDTH, alpha=style.RUN_ALPHA + 0.2, label="single runs"
+            )
+        )
     if not curves.has_val:
         handles.append(Line2D([], [], linestyle="none", label="no validation data"))
     ax.legend(handles=handles, fontsize=style.LEGEND_PT, loc="best", framealpha=0.9)
@@ -297,8 +333,9 @@ def _add_legend(ax: Axes, curves: Curves) -> None:
 
 def _draw_placeholder(ax: Axes, message: str) -> None:
     ax.set_axis_off()
-    ax.text(0.5, 0.5, message, transform=ax.transAxes, ha="center", va="center",
-            fontsize=style.LABEL_PT, color=style.GREY)
+    ax.text(
+        0.5, 0.5, message, transform=ax.transAxes, ha="center", va="center", fontsize=style.LABEL_PT, color=style.GREY
+    )
 
 
 def _draw_diagnosis(words: Axes, numbers: Axes, diagnosis: Diagnosis | None) -> None:
@@ -307,8 +344,7 @@ def _draw_diagnosis(words: Axes, numbers: Axes, diagnosis: Diagnosis | None) -> 
         ax.set_axis_off()
     label = plot_text.verdict_label(diagnosis)
     if diagnosis is None or label is None:
-        _write(words, 1, "No diagnosis yet: too few epochs to read.", fontsize=style.TITLE_PT,
-               color=style.GREY)
+        _write(words, 1, "No diagnosis yet: too few epochs to read.", fontsize=style.TITLE_PT, color=style.GREY)
         return
     colour = style.VERDICT_COLOURS.get(plot_text.verdict(diagnosis), style.INK)
     _write(words, 1, label, fontsize=style.TITLE_PT + 4, fontweight="bold", color=colour)
@@ -345,6 +381,6 @@ def _encode(fig: Figure, fmt: str) -> bytes:
         # No "Software" chunk: the bytes depend on the input only, so ETags stay stable.
         FigureCanvasAgg(fig).print_png(buffer, metadata={"Software": None})
     else:
-        with _SVG_LOCK, matplotlib.rc_context(_SVG_RC):
+        with _SVG_LOCK, matplotlib.rc_context({"svg.hashsalt": "lstm-doctor", "svg.fonttype": "none"}):
             FigureCanvasSVG(fig).print_svg(buffer, metadata={"Date": None, "Creator": "lstm-doctor"})
     return buffer.getvalue()

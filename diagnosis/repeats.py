@@ -3,6 +3,7 @@
 A verdict that flips with the seed is itself the finding: the overall verdict is then
 `unstable` with reason `runs_disagree`, whatever the majority says.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -52,6 +53,7 @@ def spread(readings: list[RunReading]) -> dict:
 
 def _median_run(readings: list[RunReading], members: list[int]) -> int:
     """The member whose final (validation, else training) loss is the median one."""
+
     def level(i: int) -> float:
         e = readings[i].evidence
         value = e["final_val_loss"] if e["final_val_loss"] is not None else e["final_loss"]

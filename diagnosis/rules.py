@@ -6,6 +6,7 @@ come down, or the curves are still clearly falling), then a good fit; ``inconclu
 the history cannot carry any of these. Each rule mirrors the truth rule it predicts, with the
 validation curve standing in for the test curve the engine never sees.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -55,8 +56,13 @@ def decide(f: Features, t: Thresholds) -> Decision:
         return Decision("unstable", [reason], _confidence(margin, 0.7), flags)
 
     # Overfit: the validation minimum came early and the end is materially above it.
-    if (f.has_validation and f.epochs >= t.trend_epochs and f.rise >= t.rise and f.best_position <= t.best_position
-            and f.rise_of_reference >= t.rise_material):
+    if (
+        f.has_validation
+        and f.epochs >= t.trend_epochs
+        and f.rise >= t.rise
+        and f.best_position <= t.best_position
+        and f.rise_of_reference >= t.rise_material
+    ):
         reasons = ["val_loss_rising"]
         if f.gap is not None and f.gap >= t.gap:
             reasons.append("generalization_gap")
@@ -77,16 +83,25 @@ def decide(f: Features, t: Thresholds) -> Decision:
     if f.train_level >= high_level and val_high and near_start:
         reasons.append("high_training_loss")
         margins["high_training_loss"] = _excess(f.train_level, high_level)
-    falling = (f.val_tail_fall >= t.still_improving or f.tail_share >= t.still_improving_share
-               or f.projected_gain >= t.projected_gain)
+    falling = (
+        f.val_tail_fall >= t.still_improving
+        or f.tail_share >= t.still_improving_share
+        or f.projected_gain >= t.projected_gain
+    )
     # A fall within the validation curve's own epoch-to-epoch wobble is no trend.
     beyond_noise = f.val_tail_fall >= t.noise_multiple * f.noise
-    if (falling and beyond_noise and f.tail_fall_of_reference >= t.still_improving_material
-            and f.train_tail_fall >= t.train_still_falling):
+    if (
+        falling
+        and beyond_noise
+        and f.tail_fall_of_reference >= t.still_improving_material
+        and f.train_tail_fall >= t.train_still_falling
+    ):
         reasons.append("still_improving")
-        margins["still_improving"] = max(_excess(f.val_tail_fall, t.still_improving),
-                                         _excess(f.tail_share, t.still_improving_share),
-                                         _excess(f.projected_gain, t.projected_gain))
+        margins["still_improving"] = max(
+            _excess(f.val_tail_fall, t.still_improving),
+            _excess(f.tail_share, t.still_improving_share),
+            _excess(f.projected_gain, t.projected_gain),
+        )
     if reasons:
         return Decision("underfit", reasons, _confidence(max(margins.values()), span=2.0), flags, margins)
 

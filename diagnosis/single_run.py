@@ -3,6 +3,7 @@
 The curves are measured once (``diagnosis.features``), the verdict is decided from the
 measures (``diagnosis.rules``), and the evidence API.md promises is filled in here.
 """
+
 from __future__ import annotations
 
 import math
@@ -40,8 +41,9 @@ def read_run(history: History, *, baseline_loss: float | None = None, thresholds
     if f.first_bad_epoch is None and f.epochs >= thresholds.min_epochs:
         flags += [flag for flag in _side_flags(f, thresholds) if flag not in flags]
     notes: dict[str, float | int | str | None] = {"loss_key": c.loss_key, "first_bad_epoch": f.first_bad_epoch}
-    return RunReading(decision.verdict, round(decision.confidence, 3), decision.reasons, flags, evidence, f,
-                      c.learning_rate, notes)
+    return RunReading(
+        decision.verdict, round(decision.confidence, 3), decision.reasons, flags, evidence, f, c.learning_rate, notes
+    )
 
 
 def _evidence(c: RunCurves, f: Features, baseline: float | None) -> dict[str, float | int | None]:
@@ -49,15 +51,19 @@ def _evidence(c: RunCurves, f: Features, baseline: float | None) -> dict[str, fl
     val = c.val_loss[: len(loss)] if c.val_loss is not None else None
     finite = f.first_bad_epoch is None and len(loss) > 0
     evidence: dict[str, float | int | None] = {
-        "epochs": f.epochs, "best_epoch": f.best_epoch,
-        "final_loss": _last(loss), "final_val_loss": _last(val),
+        "epochs": f.epochs,
+        "best_epoch": f.best_epoch,
+        "final_loss": _last(loss),
+        "final_val_loss": _last(val),
         "min_val_loss": float(np.nanmin(val)) if val is not None and np.isfinite(val).any() else None,
         "val_loss_rise": f.rise if finite and f.has_validation else None,
         "generalization_gap": f.gap * f.reference if finite and f.gap is not None else None,
         "baseline_loss": baseline,
         "loss_vs_baseline": float(loss[-1] / baseline) if baseline and finite else None,
-        "train_slope": None, "val_slope": None,
-        "final_accuracy": _last(c.accuracy), "final_val_accuracy": _last(c.val_accuracy),
+        "train_slope": None,
+        "val_slope": None,
+        "final_accuracy": _last(c.accuracy),
+        "final_val_accuracy": _last(c.val_accuracy),
     }
     if finite and len(loss) >= 2:
         tail = curves.tail_length(len(loss))

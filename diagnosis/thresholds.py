@@ -10,6 +10,7 @@ with thresholds fitted on the other tasks only. Their starting points come from
 DIAGNOSIS-TRUTH.md's own numbers (15 % rise, first 70 % of the epochs, jumps of a quarter of
 the trivial loss, a blow-up at 3×).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
@@ -72,8 +73,18 @@ class Thresholds:
 
 
 # The thresholds fitted on the corpus; the others are fixed by their meaning.
-TUNED = ("rise", "best_position", "rise_material", "high_loss", "high_loss_no_baseline", "high_val_loss",
-         "still_improving", "still_improving_share", "projected_gain", "still_improving_material")
+TUNED = (
+    "rise",
+    "best_position",
+    "rise_material",
+    "high_loss",
+    "high_loss_no_baseline",
+    "high_val_loss",
+    "still_improving",
+    "still_improving_share",
+    "projected_gain",
+    "still_improving_material",
+)
 
 DEFAULT = Thresholds()
 

@@ -109,7 +109,8 @@ def prediction_request(rows: Any, X: Any, csv: str | bytes | None) -> dict[str, 
 
 def sse_events(lines: Iterator[str]) -> Iterator[tuple[str, dict[str, Any]]]:
     """(event, data) pairs from the lines of a text/event-stream."""
-    event, data = "message", []
+    event = "message"
+    data: list[str] = []
     for line in lines:
         if not line:
             if data:

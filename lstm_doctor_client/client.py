@@ -130,9 +130,15 @@ class Client:
         deadline = None if timeout is None else time.monotonic() + timeout
         job = self.job(job_id)
         seen: list[Progress] = []  # reported so far: polling after the stream repeats none
+
+        def report(progress: Progress) -> None:
+            seen.append(progress)
+            if on_progress:
+                on_progress(progress)
+
         if stream and not job.done:
             try:
-                self._follow(job, deadline, lambda p: (seen.append(p), on_progress and on_progress(p)))
+                self._follow(job, deadline, report)
             except (httpx.HTTPError, ValueError):
                 pass  # fall back to polling, below
         return self._poll(job_id, deadline, on_progress, poll_s, seen[-1] if seen else None)

@@ -1,4 +1,5 @@
 """The FastAPI application factory."""
+
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
@@ -6,6 +7,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from core.logging import configure as configure_logging
+from core.redis_client import required_url
 from core.settings import Settings
 from service import openapi, problems
 from service.container import Container
@@ -20,7 +22,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     configure_logging(settings.log_level)
     container = container or Container.from_settings(settings)
     # Probes and scrapes use their own short-timeout client: they must answer fast, Redis or not.
-    probe = probe_client(container.settings.redis_url)
+    probe = probe_client(required_url(container.settings))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

@@ -1,4 +1,5 @@
 """API keys → tenants. Keys are kept only as SHA-256 digests and compared in constant time."""
+
 from __future__ import annotations
 
 import hashlib
@@ -38,7 +39,7 @@ class Keyring:
         return found
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "Keyring":
+    def from_settings(cls, settings: Settings) -> Keyring:
         text = settings.api_keys
         if settings.api_keys_file:
             text += "\n" + Path(settings.api_keys_file).read_text()
@@ -66,7 +67,7 @@ def is_loopback(host: str) -> bool:
 
 
 def check_bind(settings: Settings, keyring: Keyring) -> None:
-    """Refuses to serve without keys anywhere but loopback (API.md, Auth)."""
+    """Refuses to serve without keys anywhere but loopback (docs/api.md, Auth)."""
     if keyring.open and not is_loopback(settings.host):
         raise KeyConfigError(
             f"refusing to listen on {settings.host} without API keys: set LSTM_DOCTOR_API_KEYS "

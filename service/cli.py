@@ -4,13 +4,16 @@
 is set), one Celery worker and the API, stopped together on Ctrl-C with no process left behind.
 ``api`` and ``worker`` run the parts separately against an external Redis (docker-compose).
 """
+
 from __future__ import annotations
 
 import argparse
 import os
 import subprocess
 import sys
+from typing import Any
 
+from core.redis_client import required_url
 from core.settings import Settings
 from service.processes import stop_process_group, worker_command
 
@@ -19,14 +22,15 @@ def run_api(settings: Settings) -> None:
     import uvicorn
 
     from service.app import create_app
-    from service.auth import Keyring, KeyConfigError, check_bind
+    from service.auth import KeyConfigError, Keyring, check_bind
 
     try:
         check_bind(settings, Keyring.from_settings(settings))
     except KeyConfigError as exc:
         raise SystemExit(f"lstm-doctor: {exc}") from None
-    options = dict(host=settings.host, port=settings.port, log_config=None, access_log=False,
-                   timeout_graceful_shutdown=5)
+    options: dict[str, Any] = dict(
+        host=settings.host, port=settings.port, log_config=None, access_log=False, timeout_graceful_shutdown=5
+    )
     if settings.api_workers > 1:
         # Each process builds its own app from the environment, which holds every setting
         # (`serve` exports the embedded Redis' URL before getting here).
@@ -37,7 +41,7 @@ def run_api(settings: Settings) -> None:
 
 def serve(settings: Settings) -> None:
     from core.embedded_redis import EmbeddedRedis
-    from service.auth import Keyring, KeyConfigError, check_bind
+    from service.auth import KeyConfigError, Keyring, check_bind
 
     try:
         check_bind(settings, Keyring.from_settings(settings))
@@ -48,7 +52,7 @@ def serve(settings: Settings) -> None:
         embedded = EmbeddedRedis(settings.data_dir / "redis").start()
         settings = settings.model_copy(update={"redis_url": embedded.url})
         print(f"lstm-doctor: embedded Redis on {embedded.url}", file=sys.stderr)
-    os.environ["LSTM_DOCTOR_REDIS_URL"] = settings.redis_url
+    os.environ["LSTM_DOCTOR_REDIS_URL"] = required_url(settings)
     os.environ["LSTM_DOCTOR_DATA_DIR"] = str(settings.data_dir)
     worker = subprocess.Popen(worker_command(settings), start_new_session=True)
     print(f"lstm-doctor: API on http://{settings.host}:{settings.port} (Ctrl-C stops everything)", file=sys.stderr)

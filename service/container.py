@@ -1,4 +1,5 @@
 """The objects the routes need, built once per app and handed to routes through ``deps``."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -8,11 +9,11 @@ import redis.asyncio as aioredis
 from celery import Celery
 
 from core.blobs import BlobCache, BlobStore, open_blob_cache
+from core.broker import make_celery
 from core.datasets import DatasetStore
 from core.diagnoses import DiagnosisStore
 from core.idempotency import IdempotencyStore
 from core.jobs import JobStore
-from core.broker import make_celery
 from core.redis_client import connect, connect_async
 from core.settings import Settings
 from core.trained_models import ModelStore
@@ -40,7 +41,7 @@ class Container:
         return self.blob_cache.store
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "Container":
+    def from_settings(cls, settings: Settings) -> Container:
         if not settings.redis_url:
             raise RuntimeError("LSTM_DOCTOR_REDIS_URL is not set (`lstm-doctor serve` sets it for you).")
         # Short retries: during a Redis failover a request answers 503 within seconds, not hangs.

@@ -3,6 +3,7 @@
 They are ``async def`` on purpose: none of them blocks, and FastAPI runs a plain ``def``
 dependency in the thread pool — one thread hop each, on every request.
 """
+
 from __future__ import annotations
 
 from typing import Annotated
@@ -39,8 +40,11 @@ async def get_tenant(
         return OPEN_TENANT
     tenant = keyring.tenant_for(credentials.credentials) if credentials else None
     if tenant is None:
-        detail = ("Send your API key as 'Authorization: Bearer <key>'." if credentials is None
-                  else "The API key is not known.")
+        detail = (
+            "Send your API key as 'Authorization: Bearer <key>'."
+            if credentials is None
+            else "The API key is not known."
+        )
         raise Problem(401, detail, headers={"WWW-Authenticate": "Bearer"})
     return tenant
 

@@ -1,6 +1,7 @@
 """The body of POST /v1/diagnoses: a Keras ``history.history`` (or several runs) trained
 elsewhere, bounded in size, and the checks pydantic cannot express (every metric as long as
 ``loss``)."""
+
 from __future__ import annotations
 
 from typing import Annotated, Any
@@ -16,9 +17,10 @@ MAX_METRICS = 64
 
 # A value is a number, null, or NaN/Infinity spelt as a string (JSON has no NaN literal).
 Value = float | None | Annotated[str, Field(pattern=r"^\s*[+-]?(?i:nan|inf|infinity)\s*$")]
-KerasHistory = Annotated[dict[Annotated[str, Field(min_length=1, max_length=200)],
-                              Annotated[list[Value], Field(max_length=MAX_EPOCHS)]],
-                         Field(min_length=1, max_length=MAX_METRICS)]
+KerasHistory = Annotated[
+    dict[Annotated[str, Field(min_length=1, max_length=200)], Annotated[list[Value], Field(max_length=MAX_EPOCHS)]],
+    Field(min_length=1, max_length=MAX_METRICS),
+]
 
 
 class RunIn(BaseModel):
@@ -35,7 +37,7 @@ class DiagnosisRequest(BaseModel):
     baseline_loss: float | None = Field(None, gt=0, description="Loss of the trivial predictor, if you know it.")
 
     @model_validator(mode="after")
-    def _one_of(self) -> "DiagnosisRequest":
+    def _one_of(self) -> DiagnosisRequest:
         if (self.history is None) == (self.runs is None):
             raise ValueError("send either 'history' (one run) or 'runs' (several), not both or neither")
         return self
@@ -56,9 +58,13 @@ def check_histories(histories: list[dict[str, list[Any]]]) -> None:
             errors.append({"loc": [*where, "loss"], "msg": "'loss' has no epochs"})
         for name, length in lengths.items():
             if length != lengths["loss"]:
-                errors.append({"loc": [*where, name],
-                               "msg": f"has {length} epochs but 'loss' has {lengths['loss']}"})
+                errors.append({"loc": [*where, name], "msg": f"has {length} epochs but 'loss' has {lengths['loss']}"})
     if errors:
-        raise Problem(422, "The history cannot be read: " + "; ".join(
-            f"{'.'.join(map(str, e['loc'][1:]))}: {e['msg']}" for e in errors[:5]) + ".",
-            title="Validation failed", errors=errors)
+        raise Problem(
+            422,
+            "The history cannot be read: "
+            + "; ".join(f"{'.'.join(map(str, e['loc'][1:]))}: {e['msg']}" for e in errors[:5])
+            + ".",
+            title="Validation failed",
+            errors=errors,
+        )

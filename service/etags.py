@@ -4,6 +4,7 @@ JSON resources get a weak tag hashed from the body they send (ConditionalGetMidd
 get a tag derived from their cache key alone, so a conditional GET is answered without rendering.
 Both are compared the way If-None-Match requires (weak comparison, RFC 9110 §13.1.2).
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -1,4 +1,5 @@
 """Operator limits on job configs (settings), checked at submit time with the field named."""
+
 from __future__ import annotations
 
 from core.job_config import JobConfig
@@ -10,8 +11,12 @@ def limit_errors(config: JobConfig, settings: Settings) -> list[dict]:
 
     def over(loc: list, value: int, limit: int, setting: str) -> None:
         if value > limit:
-            errors.append({"loc": ["body", *loc], "msg": f"{value} is above this server's limit of {limit} "
-                                                         f"(LSTM_DOCTOR_{setting.upper()})"})
+            errors.append(
+                {
+                    "loc": ["body", *loc],
+                    "msg": f"{value} is above this server's limit of {limit} (LSTM_DOCTOR_{setting.upper()})",
+                }
+            )
 
     over(["training", "epochs"], config.training.epochs, settings.max_epochs, "max_epochs")
     over(["training", "repeats"], config.training.repeats, settings.max_repeats, "max_repeats")

@@ -3,6 +3,7 @@
 Another tenant's resource is looked up under this tenant's keys, so it answers exactly like an id
 that never existed.
 """
+
 from __future__ import annotations
 
 from typing import Any

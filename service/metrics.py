@@ -4,6 +4,7 @@ service (jobs by status, queue depth, workers online) read from Redis at scrape 
 Each app owns its ``CollectorRegistry``: several apps live in one test process, and the global
 default registry would refuse a second set of metrics with the same names.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -14,9 +15,9 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from core import worker_registry
+from core.broker import QUEUES
 from core.jobs import JobStore
 from core.logging import get_logger
-from core.broker import QUEUES
 
 log = get_logger("service.metrics")
 NAMESPACE = "lstm_doctor"
@@ -60,8 +61,9 @@ class ServiceStateCollector(Collector):
             queue.add_metric([name], depth)
         yield queue
 
-        yield GaugeMetricFamily(f"{NAMESPACE}_workers_online", "Workers whose presence key is fresh.",
-                                value=len(online))
+        yield GaugeMetricFamily(
+            f"{NAMESPACE}_workers_online", "Workers whose presence key is fresh.", value=len(online)
+        )
 
 
 class Metrics:
@@ -72,13 +74,17 @@ class Metrics:
     def __init__(self, client: redis.Redis) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            f"{NAMESPACE}_http_requests", "HTTP requests by method, route template and status.",
-            ["method", "route", "status"], registry=self.registry,
+            f"{NAMESPACE}_http_requests",
+            "HTTP requests by method, route template and status.",
+            ["method", "route", "status"],
+            registry=self.registry,
         )
         self.latency = Histogram(
             f"{NAMESPACE}_http_request_duration_seconds",
             "Time from request to response headers, by method and route template.",
-            ["method", "route"], buckets=LATENCY_BUCKETS, registry=self.registry,
+            ["method", "route"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
         )
         self.registry.register(ServiceStateCollector(client))
 

@@ -4,6 +4,7 @@ and conditional GETs (ETag / If-None-Match → 304) for JSON resources.
 Pure ASGI rather than ``BaseHTTPMiddleware`` so streamed responses (Server-Sent Events, uploads)
 flow through untouched: only a complete GET JSON body is ever held back, to hash it.
 """
+
 from __future__ import annotations
 
 import re
@@ -85,8 +86,14 @@ class RequestContextMiddleware:
         route = route_template(scope)
         self.metrics.observe(scope["method"], route, status, seconds)
         job_id = scope.get("path_params", {}).get("job_id")
-        log.info("request", method=scope["method"], route=route, status=status,
-                 duration_ms=round(seconds * 1000, 1), **({"job_id": job_id} if job_id else {}))
+        log.info(
+            "request",
+            method=scope["method"],
+            route=route,
+            status=status,
+            duration_ms=round(seconds * 1000, 1),
+            **({"job_id": job_id} if job_id else {}),
+        )
 
 
 class BodyLimitMiddleware:
@@ -111,11 +118,15 @@ class BodyLimitMiddleware:
         limit = self.multipart_max_bytes if multipart else self.json_max_bytes
         if multipart:
             upload_mib = (limit - MULTIPART_SLACK_BYTES) // (1024 * 1024)
-            detail = (f"The upload is larger than the {upload_mib} MiB limit (LSTM_DOCTOR_MAX_UPLOAD_MB); "
-                      "send a smaller file or ask the operator to raise the limit.")
+            detail = (
+                f"The upload is larger than the {upload_mib} MiB limit (LSTM_DOCTOR_MAX_UPLOAD_MB); "
+                "send a smaller file or ask the operator to raise the limit."
+            )
         else:
-            detail = (f"The request body is larger than {limit // (1024 * 1024)} MiB; send a smaller body "
-                      "(datasets go to POST /v1/datasets as multipart/form-data).")
+            detail = (
+                f"The request body is larger than {limit // (1024 * 1024)} MiB; send a smaller body "
+                "(datasets go to POST /v1/datasets as multipart/form-data)."
+            )
         problem = Problem(413, detail)
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
@@ -162,9 +173,12 @@ class ConditionalGetMiddleware:
                 return
             if message["type"] == "http.response.start":
                 headers = Headers(raw=message.get("headers", []))
-                taggable = (message["status"] == 200 and "etag" not in headers
-                            and "content-encoding" not in headers
-                            and headers.get("content-type", "").startswith("application/json"))
+                taggable = (
+                    message["status"] == 200
+                    and "etag" not in headers
+                    and "content-encoding" not in headers
+                    and headers.get("content-type", "").startswith("application/json")
+                )
                 if not taggable:
                     passthrough = True
                     await send(message)

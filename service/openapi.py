@@ -1,5 +1,6 @@
 """The OpenAPI document the app serves: FastAPI's generated one, corrected to say what the app
 really answers on errors (problem details, RFC 9457)."""
+
 from __future__ import annotations
 
 from http import HTTPStatus

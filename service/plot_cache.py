@@ -4,6 +4,7 @@ The key changes whenever what the plot shows changes (a new epoch, a final verdi
 ETag is derived from the key alone (service/etags.py): a conditional GET is answered 304 without
 rendering.
 """
+
 from __future__ import annotations
 
 import threading

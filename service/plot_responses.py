@@ -1,4 +1,5 @@
 """Serving plots: ``{metric}.png|svg`` (and ``report.png|svg``) with ETag / 304, from the cache."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -13,12 +14,21 @@ from service.plot_cache import PlotCache
 from service.problems import Problem
 
 MEDIA_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
-PLOT_RESPONSES = {200: {"content": {"image/png": {}, "image/svg+xml": {}}, "description": "The rendered plot"},
-                  304: {"description": "Not modified (If-None-Match matched the ETag)"}}
+PLOT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"image/png": {}, "image/svg+xml": {}}, "description": "The rendered plot"},
+    304: {"description": "Not modified (If-None-Match matched the ETag)"},
+}
 
 
-def plot_response(request: Request, cache: PlotCache, resource: str, runs: Sequence[History],
-                  diagnosis: dict[str, Any] | None, filename: str, expected: Sequence[str] = ()) -> Response:
+def plot_response(
+    request: Request,
+    cache: PlotCache,
+    resource: str,
+    runs: Sequence[History],
+    diagnosis: dict[str, Any] | None,
+    filename: str,
+    expected: Sequence[str] = (),
+) -> Response:
     """``expected`` metrics are served even before the first epoch (a job's advertised plots)."""
     metric, dot, fmt = filename.rpartition(".")
     if not dot or fmt not in MEDIA_TYPES or not metric:

@@ -1,4 +1,5 @@
 """Stored records → API resources (links, defaults, column-wise histories)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -19,8 +20,23 @@ def job_resource(record: dict[str, Any]) -> dict[str, Any]:
     base = f"/v1/jobs/{record['id']}"
     runs, epochs = config["training"]["repeats"], config["training"]["epochs"]
     return {
-        **{k: record.get(k) for k in ("id", "status", "dataset_id", "config", "created_at", "started_at",
-                                      "finished_at", "device", "verdict", "error", "data_spec", "cudnn")},
+        **{
+            k: record.get(k)
+            for k in (
+                "id",
+                "status",
+                "dataset_id",
+                "config",
+                "created_at",
+                "started_at",
+                "finished_at",
+                "device",
+                "verdict",
+                "error",
+                "data_spec",
+                "cudnn",
+            )
+        },
         "progress": record.get("progress") or {"run": 1, "runs": runs, "epoch": 0, "epochs": epochs, "fraction": 0.0},
         "links": {
             "self": base,

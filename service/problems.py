@@ -5,6 +5,7 @@ validation errors, dataset errors and — last line — any unexpected exception
 with a trace id and answered without internals. How the OpenAPI document describes these
 answers is service/openapi.py's business.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -41,6 +42,11 @@ class ProblemDetails(BaseModel):
     errors: list[FieldError] = []
 
 
+def problem_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """A route's documented error answers (``responses=``); service/openapi.py adds the media type."""
+    return {code: {"model": ProblemDetails} for code in codes}
+
+
 class Problem(Exception):
     def __init__(
         self,
@@ -62,8 +68,13 @@ class Problem(Exception):
 
 
 def problem_response(problem: Problem) -> JSONResponse:
-    body = {"type": problem.type, "title": problem.title, "status": problem.status, "detail": problem.detail,
-            "errors": problem.errors}
+    body = {
+        "type": problem.type,
+        "title": problem.title,
+        "status": problem.status,
+        "detail": problem.detail,
+        "errors": problem.errors,
+    }
     return JSONResponse(body, status_code=problem.status, headers=problem.headers, media_type=MEDIA_TYPE)
 
 
@@ -98,8 +109,12 @@ def _allowed_methods(request: Request) -> str:
     """
     allowed = []
     for method in _METHODS:
-        probe = {"type": "http", "method": method, "path": request.scope["path"],
-                 "root_path": request.scope.get("root_path", "")}
+        probe = {
+            "type": "http",
+            "method": method,
+            "path": request.scope["path"],
+            "root_path": request.scope.get("root_path", ""),
+        }
         if any(route.matches(probe)[0] is Match.FULL for route in request.app.router.routes):
             allowed.append(method)
     return ", ".join(allowed)
@@ -113,8 +128,13 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(BlobStoreUnavailable)
     async def _blob_store(_: Request, exc: BlobStoreUnavailable) -> JSONResponse:
         log.warning("blob_store_unavailable", error=str(exc))
-        return problem_response(Problem(503, "The blob store is not answering; nothing was changed. Retry shortly.",
-                                        headers={"Retry-After": "5"}))
+        return problem_response(
+            Problem(
+                503,
+                "The blob store is not answering; nothing was changed. Retry shortly.",
+                headers={"Retry-After": "5"},
+            )
+        )
 
     @app.exception_handler(DatasetError)
     async def _dataset(_: Request, exc: DatasetError) -> JSONResponse:
@@ -127,8 +147,11 @@ def install(app: FastAPI) -> None:
             # FastAPI hands a body it did not parse as JSON (wrong or missing Content-Type) to
             # validation as raw bytes; "not a dictionary" would not tell the client what to change.
             got = request.headers.get("content-type") or "none"
-            return problem_response(Problem(415, "Send the body as JSON with 'Content-Type: application/json' "
-                                                 f"(the request said {got[:80]!r})."))
+            return problem_response(
+                Problem(
+                    415, f"Send the body as JSON with 'Content-Type: application/json' (the request said {got[:80]!r})."
+                )
+            )
         return problem_response(validation_problem(errors))
 
     @app.exception_handler(StarletteHTTPException)
@@ -139,9 +162,17 @@ def install(app: FastAPI) -> None:
         headers = dict(exc.headers or {})
         if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
             # FastAPI's answer to a JSON body that is not UTF-8 is a bare "error parsing the body".
-            return problem_response(validation_problem([{
-                "loc": ("body",), "msg": f"the body is not valid JSON: it is not UTF-8 text "
-                                         f"(byte {exc.__cause__.start} cannot be decoded)"}]))
+            return problem_response(
+                validation_problem(
+                    [
+                        {
+                            "loc": ("body",),
+                            "msg": f"the body is not valid JSON: it is not UTF-8 text "
+                            f"(byte {exc.__cause__.start} cannot be decoded)",
+                        }
+                    ]
+                )
+            )
         if exc.status_code == 405:
             # Starlette's Allow names only the first route on the path (POST of GET+POST /v1/jobs).
             allowed = _allowed_methods(request)
@@ -156,8 +187,18 @@ def install(app: FastAPI) -> None:
         trace_id = uuid.uuid4().hex
         request_id = getattr(request.state, "request_id", None)
         job_id = request.path_params.get("job_id")
-        log.error("unhandled_error", trace_id=trace_id, request_id=request_id, method=request.method,
-                  path=request.url.path, **({"job_id": job_id} if job_id else {}), exc_info=exc)
-        problem = Problem(500, f"Something went wrong on our side; quote trace id {trace_id}.",
-                          headers={"X-Request-ID": request_id} if request_id else None)
+        log.error(
+            "unhandled_error",
+            trace_id=trace_id,
+            request_id=request_id,
+            method=request.method,
+            path=request.url.path,
+            **({"job_id": job_id} if job_id else {}),
+            exc_info=exc,
+        )
+        problem = Problem(
+            500,
+            f"Something went wrong on our side; quote trace id {trace_id}.",
+            headers={"X-Request-ID": request_id} if request_id else None,
+        )
         return problem_response(problem)

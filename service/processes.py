@@ -1,6 +1,7 @@
 """Starting and stopping the service's child processes: the Celery worker command line that
 `lstm-doctor serve|worker` run (and the tests and benchmarks start the same way), and a
 process-group stop that leaves nothing behind."""
+
 from __future__ import annotations
 
 import os
@@ -15,10 +16,26 @@ def worker_command(settings: Settings, name: str = "worker") -> list[str]:
     from core.broker import PREDICT_QUEUE  # Celery is imported only when a worker is started
 
     return [
-        sys.executable, "-m", "celery", "--quiet", "-A", "worker.celery_app", "worker",
-        "--pool", "prefork", "--concurrency", str(settings.worker_concurrency),
-        "--queues", f"{settings.worker_queues},{PREDICT_QUEUE}", "--hostname", f"{name}@%h",
-        "--loglevel", "WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat",
+        sys.executable,
+        "-m",
+        "celery",
+        "--quiet",
+        "-A",
+        "worker.celery_app",
+        "worker",
+        "--pool",
+        "prefork",
+        "--concurrency",
+        str(settings.worker_concurrency),
+        "--queues",
+        f"{settings.worker_queues},{PREDICT_QUEUE}",
+        "--hostname",
+        f"{name}@%h",
+        "--loglevel",
+        "WARNING",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
     ]
 
 

@@ -4,6 +4,7 @@ A load balancer (or an impatient script) may probe many times a second; one chec
 ``ttl_s`` reaches Redis, the rest get the cached answer. The check runs under a lock so a
 burst of probes arriving together costs one round trip, not one each.
 """
+
 from __future__ import annotations
 
 import threading
@@ -32,13 +33,20 @@ class ReadinessReport:
 
 def probe_client(redis_url: str) -> redis.Redis:
     """A client that gives up within a second: a probe must answer, not wait for Redis."""
-    return connect(redis_url, retry_s=0, decode_responses=True, socket_timeout=PROBE_TIMEOUT_S,
-                   socket_connect_timeout=PROBE_TIMEOUT_S, retry_on_timeout=False)
+    return connect(
+        redis_url,
+        retry_s=0,
+        decode_responses=True,
+        socket_timeout=PROBE_TIMEOUT_S,
+        socket_connect_timeout=PROBE_TIMEOUT_S,
+        retry_on_timeout=False,
+    )
 
 
 class Readiness:
-    def __init__(self, client: redis.Redis, ttl_s: float = CACHE_TTL_S,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, client: redis.Redis, ttl_s: float = CACHE_TTL_S, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.client = client
         self.ttl_s = ttl_s
         self.clock = clock

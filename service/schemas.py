@@ -1,4 +1,5 @@
-"""Response models: the API.md contract as pydantic types, from which OpenAPI is generated."""
+"""Response models: the docs/api.md contract as pydantic types, from which OpenAPI is generated."""
+
 from __future__ import annotations
 
 from typing import Any, Generic, Literal, TypeVar
@@ -94,8 +95,11 @@ class Event(BaseModel):
 
 class EventPage(BaseModel):
     items: list[Event]
-    next_cursor: str | None = Field(None, description="`after` for the next page; null when this page reaches "
-                                                      "the end (poll again with the last id for newer events).")
+    next_cursor: str | None = Field(
+        None,
+        description="`after` for the next page; null when this page reaches "
+        "the end (poll again with the last id for newer events).",
+    )
 
 
 class RunHistory(BaseModel):

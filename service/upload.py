@@ -3,6 +3,7 @@
 Starlette's form parser would spool the whole body before we could look at its size; parsing
 the stream ourselves lets us stop at the first byte past the limit (413) and hash as we write.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -11,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import Request
-from starlette.requests import ClientDisconnect
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.requests import ClientDisconnect
 
 from core.blobs import BlobCache
 from service.problems import Problem
@@ -44,8 +45,16 @@ async def receive_upload(request: Request, files: BlobCache, max_bytes: int) -> 
         raise _too_large(max_bytes)
 
     staged = files.staging_file()
-    state: dict = {"part": None, "headers": {}, "field": b"", "value": b"", "filename": None, "name": None,
-                   "size": 0, "file_seen": False}
+    state: dict = {
+        "part": None,
+        "headers": {},
+        "field": b"",
+        "value": b"",
+        "filename": None,
+        "name": None,
+        "size": 0,
+        "file_seen": False,
+    }
     digest = hashlib.sha256()
 
     def on_header_field(data: bytes, start: int, end: int) -> None:
@@ -86,10 +95,17 @@ async def receive_upload(request: Request, files: BlobCache, max_bytes: int) -> 
     def on_part_end() -> None:
         state["part"], state["headers"] = None, {}
 
-    parser = MultipartParser(params[b"boundary"], {
-        "on_header_field": on_header_field, "on_header_value": on_header_value, "on_header_end": on_header_end,
-        "on_headers_finished": on_headers_finished, "on_part_data": on_part_data, "on_part_end": on_part_end,
-    })
+    parser = MultipartParser(
+        params[b"boundary"],
+        {
+            "on_header_field": on_header_field,
+            "on_header_value": on_header_value,
+            "on_header_end": on_header_end,
+            "on_headers_finished": on_headers_finished,
+            "on_part_data": on_part_data,
+            "on_part_end": on_part_end,
+        },
+    )
     try:
         async for chunk in request.stream():
             parser.write(chunk)
@@ -109,8 +125,11 @@ async def receive_upload(request: Request, files: BlobCache, max_bytes: int) -> 
     staged.close()
     if not state["file_seen"]:
         Path(staged.name).unlink(missing_ok=True)
-        raise Problem(422, "The form has no field 'file': send the dataset as -F file=@data.csv.",
-                      errors=[{"loc": ["body", "file"], "msg": "field required"}])
+        raise Problem(
+            422,
+            "The form has no field 'file': send the dataset as -F file=@data.csv.",
+            errors=[{"loc": ["body", "file"], "msg": "field required"}],
+        )
     name = state["name"].decode(errors="replace").strip() if state["name"] else None
     return Upload(Path(staged.name), state["filename"], name or None, state["size"], digest.hexdigest())
 
@@ -121,5 +140,8 @@ def _discard(staged) -> None:
 
 
 def _too_large(max_bytes: int) -> Problem:
-    return Problem(413, f"The upload is larger than the {max_bytes // (1024 * 1024)} MiB limit "
-                        "(LSTM_DOCTOR_MAX_UPLOAD_MB). Send a smaller file or ask the operator to raise the limit.")
+    return Problem(
+        413,
+        f"The upload is larger than the {max_bytes // (1024 * 1024)} MiB limit "
+        "(LSTM_DOCTOR_MAX_UPLOAD_MB). Send a smaller file or ask the operator to raise the limit.",
+    )

@@ -1,4 +1,4 @@
-"""API keys and tenant isolation (API.md, Auth): another tenant's id answers exactly like an id
+"""API keys and tenant isolation (docs/api.md, Auth): another tenant's id answers exactly like an id
 that never existed, lists never mix, a missing or unknown key is 401; open mode only on loopback."""
 from __future__ import annotations
 

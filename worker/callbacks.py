@@ -4,6 +4,7 @@ ends, and cancellation between batches.
 Like Keras' own RemoteMonitor, a monitoring callback never crashes the training it watches:
 a Redis hiccup is logged and training goes on.
 """
+
 from __future__ import annotations
 
 import math

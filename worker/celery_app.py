@@ -3,6 +3,7 @@
 Importing this module must stay cheap and TensorFlow-free: it runs in the pool's parent
 process, and TensorFlow is loaded once per training child, on its first job.
 """
+
 from __future__ import annotations
 
 import os
@@ -13,10 +14,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from celery import signals  # noqa: E402
 
+from core.broker import enqueue, make_celery  # noqa: E402
 from core.jobs import JobStore  # noqa: E402
 from core.logging import configure as configure_logging  # noqa: E402
-from core.broker import enqueue, make_celery  # noqa: E402
-from core.redis_client import WORKER_RETRY_S, connect  # noqa: E402
+from core.redis_client import WORKER_RETRY_S, connect, required_url  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from worker import presence, reaper  # noqa: E402
 from worker.webhook_dispatcher import Dispatcher  # noqa: E402
@@ -31,12 +32,13 @@ app.conf.imports = ("worker.tasks",)
 
 @signals.worker_ready.connect
 def _announce(sender, **_: object) -> None:
-    client = connect(settings.redis_url, decode_responses=True, retry_s=WORKER_RETRY_S)
+    client = connect(required_url(settings), decode_responses=True, retry_s=WORKER_RETRY_S)
     jobs = JobStore(client)
 
     def sweep() -> int:
-        return reaper.reap(jobs, settings.max_redeliveries,
-                           lambda tenant, job_id, device: enqueue(app, client, tenant, job_id, device))
+        return reaper.reap(
+            jobs, settings.max_redeliveries, lambda tenant, job_id, device: enqueue(app, client, tenant, job_id, device)
+        )
 
     queues = [q.name for q in sender.app.amqp.queues.consume_from.values()]
     presence.start(settings, sender.hostname, queues, on_beat=sweep)

@@ -1,4 +1,5 @@
 """Which device this worker trains on, asked of whichever Keras backend is loaded."""
+
 from __future__ import annotations
 
 import platform

@@ -10,6 +10,7 @@ What users rely on is unchanged: the same model, loss and metrics, batches of `b
 uniform reshuffle of every training sample each epoch when `shuffle` is on and the file's order
 otherwise, and the same seed giving the same history.
 """
+
 from __future__ import annotations
 
 import math

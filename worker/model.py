@@ -1,4 +1,5 @@
 """Builds and compiles the Keras model a job config describes (Keras 3 API, any backend)."""
+
 from __future__ import annotations
 
 import keras

@@ -4,6 +4,7 @@ served, device kind) under an expiring key, and sweep for jobs whose trainer van
 The API reads the presence keys to answer /readyz and to route ``device: auto`` to the GPU
 queue only when a GPU worker is really there.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,7 +15,7 @@ import redis
 
 from core import worker_registry
 from core.logging import get_logger
-from core.redis_client import WORKER_RETRY_S, connect
+from core.redis_client import WORKER_RETRY_S, connect, required_url
 from core.settings import Settings
 
 log = get_logger("worker.presence")
@@ -23,7 +24,7 @@ _state: dict[str, object] = {}
 
 
 def start(settings: Settings, hostname: str, queues: list[str], on_beat: Callable[[], object]) -> None:
-    client = connect(settings.redis_url, decode_responses=True, retry_s=WORKER_RETRY_S)
+    client = connect(required_url(settings), decode_responses=True, retry_s=WORKER_RETRY_S)
     record = json.dumps({"hostname": hostname, "queues": queues, "device": "gpu" if "gpu" in queues else "cpu"})
     ttl_ms = int(settings.heartbeat_s * 3 * 1000)
     _state.update(client=client, hostname=hostname)

@@ -6,6 +6,7 @@ whole worker machine disappears its unacknowledged message only comes back after
 visibility timeout (hours). The reaper closes that gap; any worker may run it, and the
 compare-and-set status transitions make concurrent reapers harmless.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from core.logging import get_logger
 log = get_logger("worker.reaper")
 
 
-def reap(jobs: JobStore, max_redeliveries: int, send: Callable[[str, str, str], None]) -> int:
+def reap(jobs: JobStore, max_redeliveries: int, send: Callable[[str, str, str], object]) -> int:
     """One sweep; ``send(tenant, job_id, device)`` re-enqueues. Returns how many jobs it handled."""
     handled = 0
     for tenant, job_id in jobs.running():
@@ -29,8 +30,10 @@ def reap(jobs: JobStore, max_redeliveries: int, send: Callable[[str, str, str], 
             continue
         attempts = int(job.get("attempts") or 0)
         if attempts > max_redeliveries:
-            error = {"type": "worker_lost",
-                     "message": f"the worker training this job was lost {attempts} times; giving up"}
+            error = {
+                "type": "worker_lost",
+                "message": f"the worker training this job was lost {attempts} times; giving up",
+            }
             if jobs.transition(tenant, job_id, ("running",), "failed", finished_at=now(), error=error):
                 jobs.publish(tenant, job_id, "status", {"status": "failed", "error": error})
                 log.warning("job_worker_lost", job_id=job_id, tenant=tenant, attempts=attempts)

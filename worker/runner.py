@@ -1,5 +1,6 @@
 """Runs one job from start to end in the training process: claims it, trains every run,
 records the diagnosis, and leaves the job in exactly one final state."""
+
 from __future__ import annotations
 
 import os
@@ -60,15 +61,27 @@ class JobRunner:
                 log.info("job_duplicate_delivery_skipped", job_id=job_id, owner=owner)
                 return
             if attempts > self.settings.max_redeliveries:
-                self._finish(tenant, job_id, "failed", error={"type": "worker_lost", "message": (
-                    f"the worker training this job was lost {attempts} times; giving up")})
+                self._finish(
+                    tenant,
+                    job_id,
+                    "failed",
+                    error={
+                        "type": "worker_lost",
+                        "message": (f"the worker training this job was lost {attempts} times; giving up"),
+                    },
+                )
                 return
             self.jobs.reset_history(tenant, job_id, config.training.repeats)
         # Beat before claiming, so the reaper never sees a running job without a heartbeat.
         self.jobs.heartbeat(tenant, job_id, self.settings.heartbeat_s * 3, self.owner)
         started = self.jobs.transition(
-            tenant, job_id, ("queued", "running"), "running",
-            started_at=now(), attempts=attempts + 1, device=devices.describe(self.hostname),
+            tenant,
+            job_id,
+            ("queued", "running"),
+            "running",
+            started_at=now(),
+            attempts=attempts + 1,
+            device=devices.describe(self.hostname),
         )
         if started is None:
             return
@@ -81,8 +94,15 @@ class JobRunner:
         try:
             self._train(tenant, job_id, config)
         except SoftTimeLimitExceeded:
-            self._finish(tenant, job_id, "failed", error={"type": "time_limit", "message": (
-                f"the job ran past the {self.settings.job_soft_time_limit_s} s time limit")})
+            self._finish(
+                tenant,
+                job_id,
+                "failed",
+                error={
+                    "type": "time_limit",
+                    "message": (f"the job ran past the {self.settings.job_soft_time_limit_s} s time limit"),
+                },
+            )
         except JobFailed as exc:
             self._finish(tenant, job_id, "failed", error={"type": exc.kind, "message": str(exc)})
         except Exception as exc:  # the client gets the kind and message; the trace stays in our log
@@ -102,7 +122,9 @@ class JobRunner:
             # Streamed down from the blob store once per worker machine, then read from its cache.
             path = self.blobs.file(blob_keys.dataset(tenant, meta["id"]), meta["sha256"])
         except BlobNotFound:
-            raise JobFailed("dataset_missing", f"the bytes of dataset {config.dataset_id} are gone from the blob store") from None
+            raise JobFailed(
+                "dataset_missing", f"the bytes of dataset {config.dataset_id} are gone from the blob store"
+            ) from None
         except BlobCorrupt as exc:
             raise JobFailed("invalid_dataset", str(exc)) from None
         except BlobStoreUnavailable as exc:
@@ -125,23 +147,45 @@ class JobRunner:
             if stopper.stopped:
                 self._finish(tenant, job_id, "cancelled")
                 return
-            record = save_model(self.blobs.store, keeper.model, keeper, tenant=tenant, job_id=job_id, run=run, seed=seed,
-                                task=config.task, spec=prepared.spec)
+            record = save_model(
+                self.blobs.store,
+                keeper.model,
+                keeper,
+                tenant=tenant,
+                job_id=job_id,
+                run=run,
+                seed=seed,
+                task=config.task,
+                spec=prepared.spec,
+            )
             self.models.save(tenant, job_id, run, record)
-        diagnosis = diagnose(histories, task=config.task, baseline_loss=baseline, final=True, seeds=seeds,
-                             config=config.model_dump())
+        diagnosis = diagnose(
+            histories, task=config.task, baseline_loss=baseline, final=True, seeds=seeds, config=config.model_dump()
+        )
         self.jobs.set_diagnosis(tenant, job_id, diagnosis)
         self._finish(tenant, job_id, "succeeded", verdict=diagnosis["verdict"])
 
     def _epoch_writer(self, tenant: str, job_id: str, run: int, runs: int, epochs: int):
         def write(epoch: int, metrics: dict[str, float | None]) -> None:
             self.jobs.append_epoch(tenant, job_id, run, metrics)
-            progress = {"run": run, "runs": runs, "epoch": epoch, "epochs": epochs,
-                        "fraction": round(((run - 1) * epochs + epoch) / (runs * epochs), 4)}
+            progress = {
+                "run": run,
+                "runs": runs,
+                "epoch": epoch,
+                "epochs": epochs,
+                "fraction": round(((run - 1) * epochs + epoch) / (runs * epochs), 4),
+            }
             self.jobs.update(tenant, job_id, progress=progress)
             self.jobs.publish(tenant, job_id, "epoch", {"run": run, "epoch": epoch, "metrics": metrics})
-            log.info("epoch", job_id=job_id, run=run, epoch=epoch, epochs=epochs, loss=metrics.get("loss"),
-                     val_loss=metrics.get("val_loss"))
+            log.info(
+                "epoch",
+                job_id=job_id,
+                run=run,
+                epoch=epoch,
+                epochs=epochs,
+                loss=metrics.get("loss"),
+                val_loss=metrics.get("val_loss"),
+            )
 
         return write
 

@@ -1,4 +1,5 @@
 """Celery task definitions. Keras loads in the pool child (on its start), never in the parent."""
+
 from __future__ import annotations
 
 import contextlib
@@ -9,11 +10,11 @@ from collections.abc import Iterator
 from celery import signals
 
 from core.blobs import open_blob_cache
+from core.broker import PREDICT_TASK, TRAIN_TASK
 from core.datasets import DatasetStore
 from core.jobs import JobStore
-from core.broker import PREDICT_TASK, TRAIN_TASK
 from core.predictions import PredictionStore
-from core.redis_client import WORKER_RETRY_S, connect
+from core.redis_client import WORKER_RETRY_S, connect, required_url
 from core.trained_models import ModelStore
 from worker.celery_app import app, settings
 
@@ -51,9 +52,10 @@ def _warm_up(**_: object) -> None:
 def _runner(hostname: str):
     from worker.runner import JobRunner
 
-    client = connect(settings.redis_url, decode_responses=True, retry_s=WORKER_RETRY_S)
-    return JobRunner(settings, JobStore(client), DatasetStore(client), open_blob_cache(settings),
-                     ModelStore(client), hostname)
+    client = connect(required_url(settings), decode_responses=True, retry_s=WORKER_RETRY_S)
+    return JobRunner(
+        settings, JobStore(client), DatasetStore(client), open_blob_cache(settings), ModelStore(client), hostname
+    )
 
 
 @app.task(name=TRAIN_TASK, bind=True)
@@ -65,7 +67,7 @@ def train(self, tenant: str, job_id: str) -> None:
 def _predictor():
     from worker.predictor import Predictor
 
-    client = connect(settings.redis_url, decode_responses=True, retry_s=WORKER_RETRY_S)
+    client = connect(required_url(settings), decode_responses=True, retry_s=WORKER_RETRY_S)
     return Predictor(PredictionStore(client), ModelStore(client), open_blob_cache(settings))
 
 

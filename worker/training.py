@@ -3,6 +3,7 @@
 Under the TensorFlow backend the arrays are fed through `worker.fast_input` (native tf.data
 pipelines, several batches per compiled call); other backends fit on the arrays directly.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence

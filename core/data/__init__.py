@@ -5,6 +5,7 @@
 - `prepare_arrays`: the windowed, split, scaled arrays for training.
 Every problem is a `DatasetError` carrying a problem-details status, title, detail and errors.
 """
+
 from core.data.errors import DatasetError
 from core.data.ingest import inspect_dataset
 from core.data.prepare import PreparedData, prepare_arrays

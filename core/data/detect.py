@@ -6,6 +6,7 @@ mistake (a zipped CSV renamed, the wrong file picked) and the user should know. 
 missing extensions (.txt, .dat, none) are read by content. `filename` is only ever parsed as a
 name, never opened.
 """
+
 from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
@@ -40,7 +41,9 @@ def detect_format(path: Path, filename: str) -> str:
     with path.open("rb") as f:
         head = f.read(8)
     if not head:
-        raise DatasetError(400, "The file is empty. Upload a CSV with a header row, an NPZ with X and y, or a Parquet file.")
+        raise DatasetError(
+            400, "The file is empty. Upload a CSV with a header row, an NPZ with X and y, or a Parquet file."
+        )
     by_content = _content_format(head)
     claimed = extension_format(filename)
     if claimed is not None and claimed != by_content:
@@ -68,5 +71,8 @@ def _content_format(head: bytes) -> str:
 
 
 def _describe(fmt: str) -> str:
-    return {"csv": "not NPZ or Parquet (it does not start with a zip or Parquet header)",
-            "npz": "a zip archive (NPZ)", "parquet": "Parquet"}[fmt]
+    return {
+        "csv": "not NPZ or Parquet (it does not start with a zip or Parquet header)",
+        "npz": "a zip archive (NPZ)",
+        "parquet": "Parquet",
+    }[fmt]

@@ -1,13 +1,14 @@
 """The one exception the dataset library raises, carrying an RFC 9457 problem's fields.
 
 Status codes, chosen by what the user has to change:
-- 400: the file does not follow the format contract of API.md (garbled or corrupt bytes, ragged
+- 400: the file does not follow the format contract of docs/api.md (garbled or corrupt bytes, ragged
   rows, bad header, not UTF-8, missing/object/mis-shaped NPZ arrays, mismatched lengths).
 - 413: the file, or what an archive expands to, is past the size limit.
 - 415: not a format we read (binary junk, gzip, Excel, a lone .npy, ...).
 - 422: a well-formed file whose values cannot be trained on (NaN/inf, text where numbers are
   needed, too few samples) or a job config that does not fit the dataset.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -3,9 +3,10 @@
 A text column is *not* an upload error: the job config decides which columns are used, and an
 unused notes column may hold anything (resolve_spec rejects it once a job uses it). A table is
 refused at upload for structural damage, fewer than 2 rows, no numeric column at all, or NaN,
-infinite or missing values in a numeric column (API.md: rejected with the count and the first
+infinite or missing values in a numeric column (docs/api.md: rejected with the count and the first
 location, nothing stored).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -25,20 +26,29 @@ def inspect_dataset(path: Path, filename: str, *, max_bytes: int) -> dict:
     fmt = detect_format(path, filename)
     if fmt == "npz":
         arrays = read_npz(path, max_bytes=max_bytes)
-        return {"format": "npz", "rows": None, "columns": None,
-                "shape": {"X": list(arrays.X.shape), "y": list(arrays.y.shape)}}
+        return {
+            "format": "npz",
+            "rows": None,
+            "columns": None,
+            "shape": {"X": list(arrays.X.shape), "y": list(arrays.y.shape)},
+        }
     scan = scan_table(path, fmt, max_bytes=max_bytes)
     if scan.rows < 2:
-        raise DatasetError(422, f"The file has {scan.rows} data row(s) after the header; at least 2 are needed "
-                                "to train.")
+        raise DatasetError(
+            422, f"The file has {scan.rows} data row(s) after the header; at least 2 are needed to train."
+        )
     if not any(c.kind == "numeric" for c in scan.columns):
         texts = [c for c in scan.columns if c.kind == "text"]
         example = f" ({texts[0].not_numeric()})" if texts else ""
-        raise DatasetError(422, f"No column holds numbers{example}. A dataset needs at least one numeric "
-                                "feature column.")
+        raise DatasetError(
+            422, f"No column holds numbers{example}. A dataset needs at least one numeric feature column."
+        )
     not_finite = [c for c in scan.columns if c.kind == "numeric" and c.bad_count]
     if not_finite:
-        raise DatasetError(422, "The dataset has values a model cannot train on: "
-                                + "; ".join(c.not_finite() for c in not_finite)
-                                + ". Fill or drop those rows and upload again.")
+        raise DatasetError(
+            422,
+            "The dataset has values a model cannot train on: "
+            + "; ".join(c.not_finite() for c in not_finite)
+            + ". Fill or drop those rows and upload again.",
+        )
     return {"format": fmt, "rows": scan.rows, "columns": scan.names, "shape": None}

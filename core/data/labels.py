@@ -1,4 +1,5 @@
 """Targets as the model needs them: class indices with a reported mapping, or raw numbers."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,27 +22,42 @@ def encode_targets(values: np.ndarray, task: str, *, what: str, field: str) -> T
     numeric = values.dtype.kind in "biuf"
     if task == "regression":
         if not numeric:
-            raise config_error(field, f"regression needs a numeric target, but {what} holds text "
-                                      f"(e.g. {values[0]!r}). Use a classification task or a numeric target.")
+            raise config_error(
+                field,
+                f"regression needs a numeric target, but {what} holds text "
+                f"(e.g. {values[0]!r}). Use a classification task or a numeric target.",
+            )
         # Regression targets are left unscaled: the loss and the reported metrics stay in the
         # user's units.
         return Targets(values.astype(np.float32), None, None)
     if values.ndim == 2:
         if values.shape[1] != 1:
-            raise config_error(field, f"{task} needs one label per sample, but {what} has shape {values.shape}. "
-                                      "Give class indices shaped (samples,), not one-hot rows.")
+            raise config_error(
+                field,
+                f"{task} needs one label per sample, but {what} has shape {values.shape}. "
+                "Give class indices shaped (samples,), not one-hot rows.",
+            )
         values = values[:, 0]
     classes = np.unique(values)
     if numeric and task == "multiclass_classification" and not np.all(classes == np.round(classes)):
         odd = next(c for c in classes if c != round(c))
-        raise config_error(field, f"multiclass_classification needs integer or text labels, but {what} holds "
-                                  f"{odd!r}. Use regression for a continuous target.")
+        raise config_error(
+            field,
+            f"multiclass_classification needs integer or text labels, but {what} holds "
+            f"{odd!r}. Use regression for a continuous target.",
+        )
     shown = ", ".join(_label(c) for c in classes[:5]) + (", ..." if len(classes) > 5 else "")
     if task == "binary_classification" and len(classes) != 2:
-        fix = ("use multiclass_classification (or regression for a continuous target)" if len(classes) > 2
-               else "a model cannot learn from a single class")
-        raise config_error(field, f"binary_classification needs exactly 2 distinct values in {what}, which has "
-                                  f"{len(classes)} ({shown}): {fix}.")
+        fix = (
+            "use multiclass_classification (or regression for a continuous target)"
+            if len(classes) > 2
+            else "a model cannot learn from a single class"
+        )
+        raise config_error(
+            field,
+            f"binary_classification needs exactly 2 distinct values in {what}, which has "
+            f"{len(classes)} ({shown}): {fix}.",
+        )
     if len(classes) < 2:
         raise config_error(field, f"{task} needs at least 2 classes, but {what} has only {shown}.")
     mapping = {_label(c): i for i, c in enumerate(classes)}

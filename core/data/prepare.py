@@ -1,4 +1,5 @@
 """The arrays a worker trains on: windowed, split in time order, scaled on the training part."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -6,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from core.job_config import DataConfig
 from core.data.scaling import apply_scaler, fit_scaler
 from core.data.spec import ACCEPTED, resolve
 from core.data.tables import scan_table
 from core.data.windowing import training_input_rows, windows
+from core.job_config import DataConfig
 
 
 @dataclass

@@ -1,4 +1,5 @@
 """Per-feature scalers, fitted on training rows only and stored as plain JSON statistics."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -3,6 +3,7 @@
 Everything a config can get wrong against the file is found here, at submit time, as a 422
 naming the field: a job that is accepted has a dataset it can train on.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -13,12 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
-from core.job_config import DataConfig
 from core.data.errors import config_error, config_errors
 from core.data.labels import Targets, encode_targets
 from core.data.npz import read_npz
 from core.data.tables import TableScan, scan_table
 from core.data.windowing import count_samples, split_sizes, target_rows
+from core.job_config import DataConfig
 
 # The file already passed the size limit when inspect_dataset accepted it; re-checking against
 # today's limit would turn an operator's change into failures of datasets already stored.
@@ -50,46 +51,77 @@ def _resolve_table(path: Path, fmt: str, data: DataConfig, task: str) -> Resolve
     features, unused = _pick_features(scan, data, problems)
     if problems:
         raise config_errors(problems)
+    assert target is not None  # _check_target reported a missing one above
 
     samples = count_samples(scan.rows, data.window, data.horizon)
     if samples < 2:
-        raise config_error("window", f"window {data.window} + horizon {data.horizon} leave {samples} sample(s) "
-                                     f"from {scan.rows} rows; at least 2 are needed. Use a smaller window or "
-                                     f"horizon (window + horizon at most {max(scan.rows - 1, 1)}).")
+        raise config_error(
+            "window",
+            f"window {data.window} + horizon {data.horizon} leave {samples} sample(s) "
+            f"from {scan.rows} rows; at least 2 are needed. Use a smaller window or "
+            f"horizon (window + horizon at most {max(scan.rows - 1, 1)}).",
+        )
     train = _split(samples, data.validation_split)
     values = scan.values[target][target_rows(data.window, data.horizon, samples)]
     targets = encode_targets(values, task, what=f"target column {target!r}", field="target")
     _check_training_classes(targets, train, task)
     spec = {
-        "format": fmt, "target": target, "features": features, "unused_columns": unused,
-        "window": data.window, "horizon": data.horizon,
-        **_sizes(samples, train), "timesteps": data.window, "n_features": len(features),
+        "format": fmt,
+        "target": target,
+        "features": features,
+        "unused_columns": unused,
+        "window": data.window,
+        "horizon": data.horizon,
+        **_sizes(samples, train),
+        "timesteps": data.window,
+        "n_features": len(features),
         "outputs": 1 if task == "regression" else None,
-        "classes": targets.classes, "class_mapping": targets.mapping, "scale": data.scale,
+        "classes": targets.classes,
+        "class_mapping": targets.mapping,
+        "scale": data.scale,
     }
     return Resolved(spec, targets)
 
 
-def _check_target(scan: TableScan, fmt: str, target: str | None, task: str,
-                  problems: list[tuple[str, str]]) -> None:
+def _check_target(scan: TableScan, fmt: str, target: str | None, task: str, problems: list[tuple[str, str]]) -> None:
     if target is None:
-        problems.append(("target", f"target is required for {fmt.upper()} datasets: name the column to "
-                                   f"predict, one of {_listing(scan.names)}."))
+        problems.append(
+            (
+                "target",
+                f"target is required for {fmt.upper()} datasets: name the column to "
+                f"predict, one of {_listing(scan.names)}.",
+            )
+        )
         return
     if target not in scan.names:
-        problems.append(("target", f"target column {target!r} is not in the dataset{_did_you_mean(target, scan)}; "
-                                   f"its columns are {_listing(scan.names)}."))
+        problems.append(
+            (
+                "target",
+                f"target column {target!r} is not in the dataset{_did_you_mean(target, scan)}; "
+                f"its columns are {_listing(scan.names)}.",
+            )
+        )
         return
     facts = scan.column(target)
     if facts.kind == "text":
         if task == "regression":
-            problems.append(("target", f"{facts.not_numeric()}; regression needs a numeric target: fix the "
-                                       "value or use a classification task."))
+            problems.append(
+                (
+                    "target",
+                    f"{facts.not_numeric()}; regression needs a numeric target: fix the "
+                    "value or use a classification task.",
+                )
+            )
             return
         missing = np.flatnonzero(scan.values[target] == None)  # noqa: E711 (elementwise on objects)
         if missing.size:
-            problems.append(("target", f"target column {target!r} has {missing.size} missing label(s), first at "
-                                       f"row {missing[0] + 1}. Fill them or drop those rows."))
+            problems.append(
+                (
+                    "target",
+                    f"target column {target!r} has {missing.size} missing label(s), first at "
+                    f"row {missing[0] + 1}. Fill them or drop those rows.",
+                )
+            )
     elif facts.kind == "empty":
         problems.append(("target", f"target column {target!r} has no values."))
     elif facts.bad_count:
@@ -102,31 +134,50 @@ def _pick_features(scan: TableScan, data: DataConfig, problems: list[tuple[str, 
     if data.features is None:
         features = [c.name for c in scan.columns if c.name != target and c.kind == "numeric"]
         if not features:
-            problems.append(("features", f"no numeric column besides the target {target!r}: add one, or list "
-                                         "features explicitly (the target itself may be a feature when "
-                                         "horizon ≥ 1)."))
+            problems.append(
+                (
+                    "features",
+                    f"no numeric column besides the target {target!r}: add one, or list "
+                    "features explicitly (the target itself may be a feature when "
+                    "horizon ≥ 1).",
+                )
+            )
     else:
         features = list(data.features)
         if not features:
-            problems.append(("features", "features is empty: list at least one column, or leave it null to use "
-                                         "every numeric column but the target."))
+            problems.append(
+                (
+                    "features",
+                    "features is empty: list at least one column, or leave it null to use "
+                    "every numeric column but the target.",
+                )
+            )
         for name, n in Counter(features).items():
             if n > 1:
                 problems.append(("features", f"feature column {name!r} is listed {n} times; list it once."))
         for name in dict.fromkeys(features):
             if name not in scan.names:
-                problems.append(("features", f"feature column {name!r} is not in the dataset"
-                                             f"{_did_you_mean(name, scan)}; its columns are {_listing(scan.names)}."))
+                problems.append(
+                    (
+                        "features",
+                        f"feature column {name!r} is not in the dataset"
+                        f"{_did_you_mean(name, scan)}; its columns are {_listing(scan.names)}.",
+                    )
+                )
         if target in features and data.horizon == 0:
-            problems.append(("features", f"the target {target!r} is also a feature with horizon 0, so the model "
-                                         "would see the answer: set horizon ≥ 1 or drop it from features."))
+            problems.append(
+                (
+                    "features",
+                    f"the target {target!r} is also a feature with horizon 0, so the model "
+                    "would see the answer: set horizon ≥ 1 or drop it from features.",
+                )
+            )
     for name in dict.fromkeys(features):
         if name not in scan.names:
             continue
         facts = scan.column(name)
         if facts.kind == "text":
-            problems.append(("features", f"{facts.not_numeric()}; fix the value or leave the column out of "
-                                         "features."))
+            problems.append(("features", f"{facts.not_numeric()}; fix the value or leave the column out of features."))
         elif facts.kind == "empty":
             problems.append(("features", f"feature column {name!r} has no values; leave it out of features."))
         elif facts.bad_count:
@@ -137,7 +188,8 @@ def _pick_features(scan: TableScan, data: DataConfig, problems: list[tuple[str, 
 
 def _did_you_mean(name: str, scan: TableScan) -> str:
     close = difflib.get_close_matches(name, scan.names, n=1) or [
-        n for n in scan.names if n.strip().lower() == name.strip().lower()]
+        n for n in scan.names if n.strip().lower() == name.strip().lower()
+    ]
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
@@ -148,13 +200,19 @@ def _listing(names: list[str]) -> str:
 def _split(samples: int, validation_split: float) -> int:
     train, val = split_sizes(samples, validation_split)
     if train < 2:
-        raise config_error("validation_split", f"validation_split {validation_split} of {samples} samples leaves "
-                                               f"{train} for training; at least 2 are needed. Lower "
-                                               "validation_split or use more data.")
+        raise config_error(
+            "validation_split",
+            f"validation_split {validation_split} of {samples} samples leaves "
+            f"{train} for training; at least 2 are needed. Lower "
+            "validation_split or use more data.",
+        )
     if validation_split > 0 and val == 0:
-        raise config_error("validation_split", f"validation_split {validation_split} of {samples} samples gives no "
-                                               f"validation sample: raise it to at least {1 / samples:.3g}, or set "
-                                               "it to 0 to train without validation.")
+        raise config_error(
+            "validation_split",
+            f"validation_split {validation_split} of {samples} samples gives no "
+            f"validation sample: raise it to at least {1 / samples:.3g}, or set "
+            "it to 0 to train without validation.",
+        )
     return train
 
 
@@ -168,14 +226,20 @@ def _check_training_classes(targets: Targets, train: int, task: str) -> None:
     seen = np.unique(targets.y[:train])
     if len(seen) < 2:
         label = next(k for k, v in targets.mapping.items() if v == int(seen[0]))
-        raise config_error("validation_split", f"the training part (first {train} samples) holds only class "
-                                               f"{label!r}, so {task} cannot learn to tell classes apart. Use "
-                                               "a smaller validation_split or data where the classes occur early.")
+        raise config_error(
+            "validation_split",
+            f"the training part (first {train} samples) holds only class "
+            f"{label!r}, so {task} cannot learn to tell classes apart. Use "
+            "a smaller validation_split or data where the classes occur early.",
+        )
 
 
 def _resolve_npz(path: Path, data: DataConfig, task: str) -> Resolved:
-    problems = [(field, f"{field} does not apply to NPZ datasets (y is the target, X the features): leave it "
-                        "unset.") for field in ("target", "features") if getattr(data, field) is not None]
+    problems = [
+        (field, f"{field} does not apply to NPZ datasets (y is the target, X the features): leave it unset.")
+        for field in ("target", "features")
+        if getattr(data, field) is not None
+    ]
     if problems:
         raise config_errors(problems)
     arrays = read_npz(path, max_bytes=ACCEPTED)
@@ -184,10 +248,18 @@ def _resolve_npz(path: Path, data: DataConfig, task: str) -> Resolved:
     targets = encode_targets(arrays.y, task, what="array 'y'", field="task")
     _check_training_classes(targets, train, task)
     spec = {
-        "format": "npz", "target": None, "features": None, "unused_columns": None,
-        "window": None, "horizon": None,  # NPZ samples come windowed already
-        **_sizes(samples, train), "timesteps": timesteps, "n_features": n_features,
+        "format": "npz",
+        "target": None,
+        "features": None,
+        "unused_columns": None,
+        "window": None,
+        "horizon": None,  # NPZ samples come windowed already
+        **_sizes(samples, train),
+        "timesteps": timesteps,
+        "n_features": n_features,
         "outputs": (1 if arrays.y.ndim == 1 else arrays.y.shape[1]) if task == "regression" else None,
-        "classes": targets.classes, "class_mapping": targets.mapping, "scale": data.scale,
+        "classes": targets.classes,
+        "class_mapping": targets.mapping,
+        "scale": data.scale,
     }
     return Resolved(spec, targets, arrays.X)

@@ -7,12 +7,14 @@ conversion error. Parquet is read batch by batch and takes the same path.
 
 Rows are counted from 1 for the first data row after the header; blank lines are not counted.
 """
+
 from __future__ import annotations
 
 import codecs
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -49,8 +51,10 @@ class ColumnFacts:
         return f"column {self.name!r} is not numeric: row {self.text_row} holds {self.text_value!r}"
 
     def not_finite(self) -> str:
-        return (f"column {self.name!r} has {self.bad_count} missing, NaN or infinite value(s), "
-                f"first at row {self.bad_row} ({self.bad_value})")
+        return (
+            f"column {self.name!r} has {self.bad_count} missing, NaN or infinite value(s), "
+            f"first at row {self.bad_row} ({self.bad_value})"
+        )
 
 
 @dataclass
@@ -70,8 +74,9 @@ class TableScan:
         return self.columns[self.names.index(name)]
 
 
-def scan_table(path: Path, fmt: str, *, max_bytes: int, numbers: frozenset[str] = frozenset(),
-               labels: str | None = None) -> TableScan:
+def scan_table(
+    path: Path, fmt: str, *, max_bytes: int, numbers: frozenset[str] = frozenset(), labels: str | None = None
+) -> TableScan:
     """Read the whole table once, checking its structure. Keep the values of the `numbers`
     columns while they are numeric (a text one is the caller's to report) and of the `labels`
     column as numbers or as text, whichever it turns out to hold."""
@@ -97,8 +102,9 @@ def scan_table(path: Path, fmt: str, *, max_bytes: int, numbers: frozenset[str] 
         if scan.column(name).kind != "text":
             scan.values[name] = pa.chunked_array(chunks, pa.float64()).to_numpy().astype(np.float64)  # null: NaN
         elif name == labels:
-            scan.values[name] = np.array([None if v is None else str(v) for chunk in label_text
-                                          for v in chunk.to_pylist()], dtype=object)
+            scan.values[name] = np.array(
+                [None if v is None else str(v) for chunk in label_text for v in chunk.to_pylist()], dtype=object
+            )
     return scan
 
 
@@ -137,8 +143,11 @@ def _check_line_breaks(facts: ColumnFacts, col: pa.Array, row0: int) -> None:
     breaks = pc.fill_null(pc.match_substring(col, "\n"), False)
     if pc.any(breaks).as_py():
         row = row0 + pc.index(breaks, True).as_py() + 1
-        raise DatasetError(400, f"Row {row} of column {facts.name!r} holds a line break inside a quoted value "
-                                "(an unclosed '\"'?). Close every quote; values may not span lines.")
+        raise DatasetError(
+            400,
+            f"Row {row} of column {facts.name!r} holds a line break inside a quoted value "
+            "(an unclosed '\"'?). Close every quote; values may not span lines.",
+        )
 
 
 def _normalise(col: pa.Array) -> pa.Array:
@@ -214,36 +223,49 @@ def _check_text(path: Path) -> None:
         while chunk := f.read(_BLOCK):
             nul = chunk.find(b"\x00")
             if nul >= 0:
-                raise DatasetError(415, f"The file holds binary data (a NUL byte at byte {offset + nul}), "
-                                        "not CSV text. Upload a CSV, NPZ or Parquet file.")
+                raise DatasetError(
+                    415,
+                    f"The file holds binary data (a NUL byte at byte {offset + nul}), "
+                    "not CSV text. Upload a CSV, NPZ or Parquet file.",
+                )
             pending = len(decoder.getstate()[0])
             try:
                 decoder.decode(chunk, final=False)
             except UnicodeDecodeError as e:
                 at = offset - pending + e.start
                 bad_line = line + e.object[: e.start].count(b"\n") + 1
-                raise DatasetError(400, f"The file is not UTF-8 text: byte 0x{e.object[e.start]:02x} at line "
-                                        f"{bad_line} (byte {at}) is invalid. Save the file as UTF-8 and upload "
-                                        "again.") from None
+                raise DatasetError(
+                    400,
+                    f"The file is not UTF-8 text: byte 0x{e.object[e.start]:02x} at line "
+                    f"{bad_line} (byte {at}) is invalid. Save the file as UTF-8 and upload "
+                    "again.",
+                ) from None
             offset += len(chunk)
             line += chunk.count(b"\n")
     try:
         decoder.decode(b"", final=True)
     except UnicodeDecodeError:
-        raise DatasetError(400, "The file is not UTF-8 text: it ends in the middle of a character. "
-                                "Save the file as UTF-8 and upload again.") from None
+        raise DatasetError(
+            400,
+            "The file is not UTF-8 text: it ends in the middle of a character. "
+            "Save the file as UTF-8 and upload again.",
+        ) from None
 
 
 def _csv_header(path: Path) -> list[str]:
     try:
         # Opening reads and parses the first block only; we just want the header's names.
-        peek = pa_csv.open_csv(path, read_options=pa_csv.ReadOptions(block_size=_BLOCK, use_threads=False),
-                               parse_options=pa_csv.ParseOptions(invalid_row_handler=lambda row: "skip"))
+        peek = pa_csv.open_csv(
+            path,
+            read_options=pa_csv.ReadOptions(block_size=_BLOCK, use_threads=False),
+            parse_options=pa_csv.ParseOptions(invalid_row_handler=lambda row: "skip"),
+        )
     except pa.ArrowException as e:
         if "Empty CSV file" in str(e) and _has_text(path):
             # pyarrow's answer to a lone header line without a line ending.
-            raise DatasetError(422, "The file holds only a header line and no data rows; at least 2 rows are "
-                                    "needed to train.") from None
+            raise DatasetError(
+                422, "The file holds only a header line and no data rows; at least 2 rows are needed to train."
+            ) from None
         raise _unparsable(e) from None
     names = peek.schema.names
     peek.close()
@@ -251,12 +273,18 @@ def _csv_header(path: Path) -> list[str]:
     if len(names) == 1:
         for sep in _OTHER_DELIMITERS:
             if sep in names[0]:
-                raise DatasetError(400, f"Only one column was found, and its header {names[0][:80]!r} looks "
-                                        f"separated by {sep!r}. CSV files must be comma-separated: save the "
-                                        "file with ',' as the delimiter.")
+                raise DatasetError(
+                    400,
+                    f"Only one column was found, and its header {names[0][:80]!r} looks "
+                    f"separated by {sep!r}. CSV files must be comma-separated: save the "
+                    "file with ',' as the delimiter.",
+                )
     if all(_is_number(n) for n in names):
-        raise DatasetError(400, f"The first line ({','.join(names)[:80]!r}) looks like data, not a header. "
-                                "Add a header row that names each column.")
+        raise DatasetError(
+            400,
+            f"The first line ({','.join(names)[:80]!r}) looks like data, not a header. "
+            "Add a header row that names each column.",
+        )
     return names
 
 
@@ -279,7 +307,7 @@ class _RaggedRows:
 
     def __init__(self) -> None:
         self.count = 0
-        self.first = None
+        self.first: Any = None  # pyarrow's InvalidRow
 
     def __call__(self, row) -> str:
         self.count += 1
@@ -293,18 +321,24 @@ class _RaggedRows:
         r = self.first
         # pyarrow numbers the header as row 1; we number data rows from 1.
         where = f"row {r.number - 1}" if r.number is not None else "a row"
-        raise DatasetError(400, f"{self.count} row(s) have a different number of fields than the header "
-                                f"({r.expected_columns}): first {where} has {r.actual_columns} field(s): "
-                                f"{r.text[:80]!r}. Every row needs exactly one value per column "
-                                "(quote values that contain commas).")
+        raise DatasetError(
+            400,
+            f"{self.count} row(s) have a different number of fields than the header "
+            f"({r.expected_columns}): first {where} has {r.actual_columns} field(s): "
+            f"{r.text[:80]!r}. Every row needs exactly one value per column "
+            "(quote values that contain commas).",
+        )
 
 
 def _unparsable(e: pa.ArrowException) -> DatasetError:
     msg = str(e)
     if "Empty CSV file" in msg:
         return DatasetError(400, "The file has no header row (it is blank). Upload a CSV with a header row.")
-    return DatasetError(400, f"The CSV could not be parsed: {msg[:200].rstrip('.')}. Check quoting and that it is "
-                             "comma-separated with a header row.")
+    return DatasetError(
+        400,
+        f"The CSV could not be parsed: {msg[:200].rstrip('.')}. Check quoting and that it is "
+        "comma-separated with a header row.",
+    )
 
 
 # --- Parquet -----------------------------------------------------------------------------
@@ -317,13 +351,17 @@ def _parquet_batches(path: Path, max_bytes: int):
         names = pf.schema_arrow.names
         # Dictionary and run-length encoding make the stored size a poor guide to memory: count
         # every cell as a float64 too, which is what training materialises.
-        expanded = max(sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups)),
-                       meta.num_rows * len(names) * 8)
+        expanded = max(
+            sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups)), meta.num_rows * len(names) * 8
+        )
     except (pa.ArrowException, OSError) as e:
         raise DatasetError(400, f"The Parquet file is corrupt or unreadable: {str(e)[:200].rstrip('.')}.") from None
     if expanded > max_bytes:
-        raise DatasetError(413, f"The Parquet file expands to {expanded} bytes in memory, past the limit of "
-                                f"{max_bytes} bytes. Upload a smaller dataset.")
+        raise DatasetError(
+            413,
+            f"The Parquet file expands to {expanded} bytes in memory, past the limit of "
+            f"{max_bytes} bytes. Upload a smaller dataset.",
+        )
     _check_names(names, "schema")
 
     def batches() -> Iterator[pa.RecordBatch]:
@@ -343,6 +381,9 @@ def _check_names(names: list[str], where: str) -> None:
         if not name:
             raise DatasetError(400, f"Column {i} has an empty name in the {where}. Give every column a name.")
         if name in seen:
-            raise DatasetError(400, f"Column name {name!r} appears twice in the {where} (columns {seen[name]} "
-                                    f"and {i}). Column names must be unique.")
+            raise DatasetError(
+                400,
+                f"Column name {name!r} appears twice in the {where} (columns {seen[name]} "
+                f"and {i}). Column names must be unique.",
+            )
         seen[name] = i

@@ -10,6 +10,7 @@ training input or a training target; the two parts only share input rows (the la
 windows overlap the first validation windows), which is the past a forecaster legitimately
 sees. Scalers are fitted on the rows training inputs use, [0, T + window - 1).
 """
+
 from __future__ import annotations
 
 import numpy as np

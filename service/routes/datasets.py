@@ -1,4 +1,5 @@
 """/v1/datasets: upload (validated, deduplicated), list, get, delete."""
+
 from __future__ import annotations
 
 import contextlib
@@ -15,7 +16,7 @@ from core.datasets import DatasetInUse
 from core.ids import new_id, now
 from service.deps import BlobFiles, Blobs, Datasets, SettingsDep, Tenant
 from service.lookups import dataset_or_404, not_found
-from service.problems import Problem, ProblemDetails
+from service.problems import Problem, problem_responses
 from service.schemas import Dataset, Page
 from service.upload import receive_upload
 
@@ -24,23 +25,33 @@ router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 _UPLOAD_BODY = {
     "requestBody": {
         "required": True,
-        "content": {"multipart/form-data": {"schema": {
-            "type": "object",
-            "required": ["file"],
-            "properties": {
-                "file": {"type": "string", "format": "binary", "description": "CSV, NPZ or Parquet"},
-                "name": {"type": "string", "description": "Display name (defaults to the file name)"},
-            },
-        }}},
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary", "description": "CSV, NPZ or Parquet"},
+                        "name": {"type": "string", "description": "Display name (defaults to the file name)"},
+                    },
+                }
+            }
+        },
     }
 }
-_ERRORS = {code: {"model": ProblemDetails} for code in (400, 401, 413, 415, 422)}
+_ERRORS = problem_responses(400, 401, 413, 415, 422)
 
 
-@router.post("", status_code=201, response_model=Dataset, openapi_extra=_UPLOAD_BODY,
-             responses={200: {"model": Dataset, "description": "These bytes were uploaded before"}, **_ERRORS})
-async def upload_dataset(request: Request, response: Response, tenant: Tenant, datasets: Datasets, files: BlobFiles,
-                         settings: SettingsDep) -> dict:
+@router.post(
+    "",
+    status_code=201,
+    response_model=Dataset,
+    openapi_extra=_UPLOAD_BODY,
+    responses={200: {"model": Dataset, "description": "These bytes were uploaded before"}, **_ERRORS},
+)
+async def upload_dataset(
+    request: Request, response: Response, tenant: Tenant, datasets: Datasets, files: BlobFiles, settings: SettingsDep
+) -> dict:
     upload = await receive_upload(request, files, settings.max_upload_bytes)
     try:
         # Known bytes are answered before validating them again (they passed once already).
@@ -51,14 +62,21 @@ async def upload_dataset(request: Request, response: Response, tenant: Tenant, d
                 # are the same bytes, so they make the dataset whole again.
                 await run_in_threadpool(files.put, key, upload.path, upload.sha256)
             return _already_uploaded(response, known)
-        info = await run_in_threadpool(inspect_dataset, upload.path, upload.filename,
-                                       max_bytes=settings.max_upload_bytes)
+        info = await run_in_threadpool(
+            inspect_dataset, upload.path, upload.filename, max_bytes=settings.max_upload_bytes
+        )
         dataset_id = new_id("ds")
         existing = datasets.claim_sha(tenant, upload.sha256, dataset_id)
         if existing and (meta := datasets.get(tenant, existing)):
             return _already_uploaded(response, meta)
-        meta = {"id": dataset_id, "name": upload.name or upload.filename, "size_bytes": upload.size,
-                "sha256": upload.sha256, "created_at": now(), **info}
+        meta = {
+            "id": dataset_id,
+            "name": upload.name or upload.filename,
+            "size_bytes": upload.size,
+            "sha256": upload.sha256,
+            "created_at": now(),
+            **info,
+        }
         try:
             # To the blob store (a multipart upload streamed from disk, for S3) before the record:
             # a dataset that exists in Redis always has its bytes.
@@ -81,26 +99,29 @@ def _already_uploaded(response: Response, meta: dict) -> dict:
     return meta
 
 
-@router.get("", response_model=Page[Dataset], responses={401: {"model": ProblemDetails}})
-def list_datasets(tenant: Tenant, datasets: Datasets,
-                  limit: Annotated[int, Query(ge=1, le=200)] = 50, cursor: str | None = None) -> dict:
+@router.get("", response_model=Page[Dataset], responses=problem_responses(401))
+def list_datasets(
+    tenant: Tenant, datasets: Datasets, limit: Annotated[int, Query(ge=1, le=200)] = 50, cursor: str | None = None
+) -> dict:
     items, next_cursor = datasets.list(tenant, limit=limit, cursor=cursor)
     return {"items": items, "next_cursor": next_cursor}
 
 
-@router.get("/{dataset_id}", response_model=Dataset, responses={404: {"model": ProblemDetails}})
+@router.get("/{dataset_id}", response_model=Dataset, responses=problem_responses(404))
 def get_dataset(dataset_id: str, tenant: Tenant, datasets: Datasets) -> dict:
     return dataset_or_404(datasets, tenant, dataset_id)
 
 
-@router.delete("/{dataset_id}", status_code=204, responses={404: {"model": ProblemDetails},
-                                                           409: {"model": ProblemDetails}})
+@router.delete("/{dataset_id}", status_code=204, responses=problem_responses(404, 409))
 def delete_dataset(dataset_id: str, tenant: Tenant, datasets: Datasets, blobs: Blobs) -> Response:
     try:
         meta = datasets.delete(tenant, dataset_id)
     except DatasetInUse as exc:
-        raise Problem(409, f"Dataset {dataset_id} is used by queued or running job(s) {', '.join(exc.job_ids)}; "
-                           "cancel them or wait for them to finish.") from None
+        raise Problem(
+            409,
+            f"Dataset {dataset_id} is used by queued or running job(s) {', '.join(exc.job_ids)}; "
+            "cancel them or wait for them to finish.",
+        ) from None
     if meta is None:
         raise not_found("dataset", dataset_id)
     blobs.delete(blob_keys.dataset(tenant, dataset_id))

@@ -1,4 +1,5 @@
 """/v1/diagnoses: diagnose a Keras history trained elsewhere, then read it and its plots."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -14,28 +15,32 @@ from service.diagnosis_request import DiagnosisRequest, check_histories
 from service.lookups import diagnosis_or_404
 from service.plot_responses import PLOT_RESPONSES, plot_response
 from service.presenters import plot_links
-from service.problems import ProblemDetails
+from service.problems import problem_responses
 from service.schemas import StoredDiagnosis
 
 router = APIRouter(prefix="/v1/diagnoses", tags=["diagnoses"])
-_ERRORS = {code: {"model": ProblemDetails} for code in (401, 404, 422)}
+_ERRORS = problem_responses(401, 404, 422)
 
 
 def _resource(record: dict[str, Any]) -> dict[str, Any]:
     base = f"/v1/diagnoses/{record['id']}"
-    return {**record["diagnosis"], "id": record["id"], "task": record["task"], "created_at": record["created_at"],
-            "links": {"self": base, "plots": plot_links(base, available_metrics(record["runs"]))}}
+    return {
+        **record["diagnosis"],
+        "id": record["id"],
+        "task": record["task"],
+        "created_at": record["created_at"],
+        "links": {"self": base, "plots": plot_links(base, available_metrics(record["runs"]))},
+    }
 
 
 @router.post("", status_code=201, response_model=StoredDiagnosis, responses=_ERRORS)
-async def create_diagnosis(body: DiagnosisRequest, response: Response, tenant: Tenant,
-                           container: ContainerDep) -> dict:
+async def create_diagnosis(body: DiagnosisRequest, response: Response, tenant: Tenant, container: ContainerDep) -> dict:
     histories = body.histories()
     check_histories(histories)
-    diagnosis = await run_in_threadpool(diagnose, histories, task=body.task, baseline_loss=body.baseline_loss,
-                                        final=True)
-    record = {"id": new_id("dx"), "task": body.task, "created_at": now(), "runs": histories,
-              "diagnosis": diagnosis}
+    diagnosis = await run_in_threadpool(
+        diagnose, histories, task=body.task, baseline_loss=body.baseline_loss, final=True
+    )
+    record = {"id": new_id("dx"), "task": body.task, "created_at": now(), "runs": histories, "diagnosis": diagnosis}
     container.diagnoses.create(tenant, record)
     response.headers["Location"] = f"/v1/diagnoses/{record['id']}"
     return _resource(record)
@@ -47,7 +52,8 @@ def get_diagnosis(diagnosis_id: str, tenant: Tenant, container: ContainerDep) ->
 
 
 @router.get("/{diagnosis_id}/plots/{filename}", responses={**PLOT_RESPONSES, **_ERRORS})
-def get_diagnosis_plot(diagnosis_id: str, filename: str, request: Request, tenant: Tenant, container: ContainerDep,
-                       plots: Plots):
+def get_diagnosis_plot(
+    diagnosis_id: str, filename: str, request: Request, tenant: Tenant, container: ContainerDep, plots: Plots
+):
     record = diagnosis_or_404(container.diagnoses, tenant, diagnosis_id)
     return plot_response(request, plots, f"dx:{tenant}:{diagnosis_id}", record["runs"], record["diagnosis"], filename)

@@ -1,4 +1,5 @@
 """Operational endpoints: liveness, readiness (short timeout, cached) and Prometheus metrics."""
+
 from __future__ import annotations
 
 from typing import Literal
@@ -8,7 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
 from service.metrics import Metrics
-from service.problems import Problem, ProblemDetails
+from service.problems import Problem, problem_responses
 from service.readiness import Readiness
 
 router = APIRouter(tags=["operations"])
@@ -34,7 +35,7 @@ def healthz() -> dict:
     return {"status": "ok"}
 
 
-@router.get("/readyz", response_model=Ready, responses={503: {"model": ProblemDetails}})
+@router.get("/readyz", response_model=Ready, responses=problem_responses(503))
 def readyz(request: Request) -> dict:
     readiness: Readiness = request.app.state.readiness
     report = readiness.report()
@@ -43,8 +44,11 @@ def readyz(request: Request) -> dict:
     return {"status": "ready", "redis": "ok", "workers": report.workers}
 
 
-@router.get("/metrics", response_class=Response,
-            responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}})
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
+)
 async def metrics(request: Request) -> Response:
     registry: Metrics = request.app.state.metrics
     # The collector reads Redis; off the event loop so a slow Redis does not stall other requests.

@@ -1,4 +1,5 @@
 """What a job produces, readable while it runs: history, diagnosis, plots and live events."""
+
 from __future__ import annotations
 
 import asyncio
@@ -19,11 +20,11 @@ from service.deps import ContainerDep, Jobs, Plots, Tenant
 from service.lookups import job_or_404
 from service.plot_responses import PLOT_RESPONSES, plot_response
 from service.presenters import columns, is_final, main_metric
-from service.problems import Problem, ProblemDetails
+from service.problems import Problem, problem_responses
 from service.schemas import Diagnosis, EventPage, History
 
 router = APIRouter(prefix="/v1/jobs/{job_id}", tags=["jobs"])
-_ERRORS = {code: {"model": ProblemDetails} for code in (401, 404, 409)}
+_ERRORS = problem_responses(401, 404, 409)
 
 
 def histories(jobs: Jobs, tenant: str, record: dict) -> list[dict]:
@@ -41,8 +42,14 @@ def current_diagnosis(jobs: Jobs, tenant: str, record: dict, runs: list[dict]) -
         return None
     config = record["config"]
     seeds = [config["training"]["seed"] + i for i in range(len(started))]
-    return diagnose(started, task=config["task"], baseline_loss=record.get("baseline_loss"),
-                    final=is_final(record), seeds=seeds, config=config)
+    return diagnose(
+        started,
+        task=config["task"],
+        baseline_loss=record.get("baseline_loss"),
+        final=is_final(record),
+        seeds=seeds,
+        config=config,
+    )
 
 
 @router.get("/history", response_model=History, responses=_ERRORS)
@@ -50,8 +57,12 @@ def get_history(job_id: str, tenant: Tenant, jobs: Jobs) -> dict:
     record = job_or_404(jobs, tenant, job_id)
     seed = record["config"]["training"]["seed"]
     runs = histories(jobs, tenant, record)
-    return {"runs": [{"run": i, "seed": seed + i - 1, "epochs_completed": len(run.get("loss", [])), "history": run}
-                     for i, run in enumerate(runs, start=1)]}
+    return {
+        "runs": [
+            {"run": i, "seed": seed + i - 1, "epochs_completed": len(run.get("loss", [])), "history": run}
+            for i, run in enumerate(runs, start=1)
+        ]
+    }
 
 
 @router.get("/diagnosis", response_model=Diagnosis, responses=_ERRORS)
@@ -59,8 +70,12 @@ def get_diagnosis(job_id: str, tenant: Tenant, jobs: Jobs) -> dict:
     record = job_or_404(jobs, tenant, job_id)
     diagnosis = current_diagnosis(jobs, tenant, record, histories(jobs, tenant, record))
     if diagnosis is None:
-        raise Problem(409, f"Job {job_id} has fewer than {MIN_EPOCHS} epochs so far ({record['status']}); "
-                           "a diagnosis needs a few epochs — try again shortly.", headers={"Retry-After": "2"})
+        raise Problem(
+            409,
+            f"Job {job_id} has fewer than {MIN_EPOCHS} epochs so far ({record['status']}); "
+            "a diagnosis needs a few epochs — try again shortly.",
+            headers={"Retry-After": "2"},
+        )
     return diagnosis
 
 
@@ -76,20 +91,36 @@ def get_plot(job_id: str, filename: str, request: Request, tenant: Tenant, jobs:
 _EVENT_ID = re.compile(r"\d{1,20}-\d{1,20}")
 
 
-@router.get("/events", response_model=EventPage,
-            responses={200: {"content": {"text/event-stream": {}},
-                             "description": "Server-Sent Events; with `Accept: application/json`, a page of the "
-                                            "recorded events, oldest first"}, **_ERRORS})
-async def job_events(job_id: str, request: Request, tenant: Tenant, jobs: Jobs, container: ContainerDep,
-                     after: Annotated[str | None, Query(description="JSON list: events after this event id",
-                                                        max_length=41)] = None,
-                     limit: Annotated[int, Query(ge=1, le=1000, description="JSON list: page size")] = 100):
+@router.get(
+    "/events",
+    response_model=EventPage,
+    responses={
+        200: {
+            "content": {"text/event-stream": {}},
+            "description": "Server-Sent Events; with `Accept: application/json`, a page of the "
+            "recorded events, oldest first",
+        },
+        **_ERRORS,
+    },
+)
+async def job_events(
+    job_id: str,
+    request: Request,
+    tenant: Tenant,
+    jobs: Jobs,
+    container: ContainerDep,
+    after: Annotated[str | None, Query(description="JSON list: events after this event id", max_length=41)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000, description="JSON list: page size")] = 100,
+):
     record = job_or_404(jobs, tenant, job_id)
     if _wants_json(request.headers.get("accept", "")):
         if after is not None and not _EVENT_ID.fullmatch(after):
-            raise Problem(422, f"after={after[:41]!r} is not an event id; pass the `id` of the last event you read "
-                               "(or next_cursor).", title="Validation failed",
-                          errors=[{"loc": ["query", "after"], "msg": "not an event id"}])
+            raise Problem(
+                422,
+                f"after={after[:41]!r} is not an event id; pass the `id` of the last event you read (or next_cursor).",
+                title="Validation failed",
+                errors=[{"loc": ["query", "after"], "msg": "not an event id"}],
+            )
         items, next_cursor = await asyncio.to_thread(jobs.events, tenant, job_id, after=after, limit=limit)
         return JSONResponse(EventPage(items=items, next_cursor=next_cursor).model_dump(mode="json"))
     return EventSourceResponse(_stream(container.aredis, jobs, tenant, record), ping=15)
@@ -98,8 +129,9 @@ async def job_events(job_id: str, request: Request, tenant: Tenant, jobs: Jobs, 
 def _wants_json(accept: str) -> bool:
     """JSON only when asked for it by name and not after the event stream (browsers send */*)."""
     types = [part.split(";", 1)[0].strip().lower() for part in accept.split(",")]
-    return "application/json" in types and ("text/event-stream" not in types
-                                            or types.index("application/json") < types.index("text/event-stream"))
+    return "application/json" in types and (
+        "text/event-stream" not in types or types.index("application/json") < types.index("text/event-stream")
+    )
 
 
 async def _stream(client: aioredis.Redis, jobs: Jobs, tenant: str, record: dict) -> AsyncIterator[dict]:
@@ -109,7 +141,8 @@ async def _stream(client: aioredis.Redis, jobs: Jobs, tenant: str, record: dict)
     # epochs are remembered so a live copy of one is not sent twice.
     await pubsub.subscribe(keys.job_events(tenant, job_id))
     try:
-        record = await asyncio.to_thread(jobs.get, tenant, job_id) or record
+        latest = await asyncio.to_thread(jobs.get, tenant, job_id)
+        record = latest or record
         yield {"event": "status", "data": json.dumps({"status": record["status"]})}
         sent: set[tuple[int, int]] = set()
         runs = await asyncio.to_thread(jobs.history, tenant, job_id, record["config"]["training"]["repeats"])
@@ -146,5 +179,9 @@ async def _stream(client: aioredis.Redis, jobs: Jobs, tenant: str, record: dict)
 
 
 def _end(record: dict) -> dict:
-    return {"event": "end", "data": json.dumps({"status": record["status"], "verdict": record.get("verdict"),
-                                                "error": record.get("error")})}
+    return {
+        "event": "end",
+        "data": json.dumps(
+            {"status": record["status"], "verdict": record.get("verdict"), "error": record.get("error")}
+        ),
+    }

@@ -1,4 +1,5 @@
 """/v1/jobs: submit (validated against the dataset, routed to a queue), read, list, cancel, delete."""
+
 from __future__ import annotations
 
 from typing import Annotated
@@ -8,33 +9,40 @@ from fastapi.concurrency import run_in_threadpool
 
 from core.blobs import BlobCorrupt, BlobNotFound
 from core.blobs import keys as blob_keys
-from core.job_config import JobConfig
+from core.broker import enqueue
 from core.cudnn import cudnn_eligibility
 from core.data import resolve_spec
 from core.idempotency import fingerprint
 from core.ids import new_id, now
+from core.job_config import JobConfig
 from core.jobs import ACTIVE, FINISHED
-from core.broker import enqueue
 from core.webhooks.targets import AllowList, TargetRefused, check
 from service.deps import ContainerDep, Datasets, Jobs, Tenant
 from service.limits import limit_errors
 from service.lookups import job_or_404
 from service.presenters import job_resource
-from service.problems import Problem, ProblemDetails
+from service.problems import Problem, problem_responses
 from service.schemas import Job, JobStatus, Page
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
-_ERRORS = {code: {"model": ProblemDetails} for code in (401, 404, 409, 422, 429)}
+_ERRORS = problem_responses(401, 404, 409, 422, 429)
 RETRY_AFTER_S = "2"
 
 
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255,
-                                             description="Makes retries safe: same key + body → same job")]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", max_length=255, description="Makes retries safe: same key + body → same job"),
+]
 
 
 @router.post("", status_code=202, response_model=Job, responses=_ERRORS)
-async def submit_job(config: JobConfig, response: Response, tenant: Tenant, container: ContainerDep,
-                     idempotency_key: IdempotencyKey = None) -> dict:
+async def submit_job(
+    config: JobConfig,
+    response: Response,
+    tenant: Tenant,
+    container: ContainerDep,
+    idempotency_key: IdempotencyKey = None,
+) -> dict:
     if idempotency_key is None:
         record = await _accept(config, tenant, container)
     else:
@@ -50,12 +58,17 @@ async def _accept_once(config: JobConfig, tenant: str, container: ContainerDep, 
     claim = store.claim(tenant, key, body)
     if not claim.owner:
         if not claim.same_body:
-            raise Problem(422, "This Idempotency-Key was used with a different request body; use a new key "
-                               "for a different job.", errors=[{"loc": ["header", "Idempotency-Key"],
-                                                                "msg": "reused with a different body"}])
+            raise Problem(
+                422,
+                "This Idempotency-Key was used with a different request body; use a new key for a different job.",
+                errors=[{"loc": ["header", "Idempotency-Key"], "msg": "reused with a different body"}],
+            )
         if claim.job_id is None:
-            raise Problem(409, "A request with this Idempotency-Key is still being accepted; retry shortly.",
-                          headers={"Retry-After": "1"})
+            raise Problem(
+                409,
+                "A request with this Idempotency-Key is still being accepted; retry shortly.",
+                headers={"Retry-After": "1"},
+            )
         existing = container.jobs.get(tenant, claim.job_id)
         if existing is not None:
             return existing
@@ -74,38 +87,66 @@ async def _accept(config: JobConfig, tenant: str, container: ContainerDep) -> di
     """Validates the config against the limits and the dataset, records the job and enqueues it."""
     settings, jobs, datasets = container.settings, container.jobs, container.datasets
     if errors := limit_errors(config, settings):
-        raise Problem(422, "The job asks for more than this server allows: " +
-                      "; ".join(f"{'.'.join(map(str, e['loc'][1:]))}: {e['msg']}" for e in errors) + ".",
-                      title="Validation failed", errors=errors)
+        raise Problem(
+            422,
+            "The job asks for more than this server allows: "
+            + "; ".join(f"{'.'.join(map(str, e['loc'][1:]))}: {e['msg']}" for e in errors)
+            + ".",
+            title="Validation failed",
+            errors=errors,
+        )
     if config.webhook is not None:
         try:
             await run_in_threadpool(check, config.webhook.url, AllowList.parse(settings.webhook_allow_hosts))
         except TargetRefused as exc:
-            raise Problem(422, f"webhook.url cannot be used: {exc}.", title="Validation failed",
-                          errors=[{"loc": ["body", "webhook", "url"], "msg": str(exc)}]) from None
+            raise Problem(
+                422,
+                f"webhook.url cannot be used: {exc}.",
+                title="Validation failed",
+                errors=[{"loc": ["body", "webhook", "url"], "msg": str(exc)}],
+            ) from None
     meta = datasets.get(tenant, config.dataset_id)
     if meta is None:
-        raise Problem(422, f"There is no dataset {config.dataset_id!r}; upload one with POST /v1/datasets.",
-                      title="Validation failed",
-                      errors=[{"loc": ["body", "dataset_id"], "msg": "unknown dataset"}])
+        raise Problem(
+            422,
+            f"There is no dataset {config.dataset_id!r}; upload one with POST /v1/datasets.",
+            title="Validation failed",
+            errors=[{"loc": ["body", "dataset_id"], "msg": "unknown dataset"}],
+        )
     try:
         path = await run_in_threadpool(container.blob_cache.file, blob_keys.dataset(tenant, meta["id"]), meta["sha256"])
     except (BlobNotFound, BlobCorrupt):
-        raise Problem(422, f"The bytes of dataset {meta['id']} are missing or damaged in the blob store; upload "
-                           "the file again (the same bytes restore this dataset).", title="Validation failed",
-                      errors=[{"loc": ["body", "dataset_id"], "msg": "dataset bytes missing"}]) from None
-    spec = await run_in_threadpool(resolve_spec, path, meta["format"],
-                                   config.data, config.task)
+        raise Problem(
+            422,
+            f"The bytes of dataset {meta['id']} are missing or damaged in the blob store; upload "
+            "the file again (the same bytes restore this dataset).",
+            title="Validation failed",
+            errors=[{"loc": ["body", "dataset_id"], "msg": "dataset bytes missing"}],
+        ) from None
+    spec = await run_in_threadpool(resolve_spec, path, meta["format"], config.data, config.task)
     if jobs.active_count(tenant) >= settings.max_queued_jobs:
-        raise Problem(429, f"You already have {settings.max_queued_jobs} queued or running jobs "
-                           "(LSTM_DOCTOR_MAX_QUEUED_JOBS); wait for one to finish.",
-                      headers={"Retry-After": "30"})
+        raise Problem(
+            429,
+            f"You already have {settings.max_queued_jobs} queued or running jobs "
+            "(LSTM_DOCTOR_MAX_QUEUED_JOBS); wait for one to finish.",
+            headers={"Retry-After": "30"},
+        )
 
     job_id = new_id("job")
     record = {
-        "id": job_id, "status": "queued", "dataset_id": meta["id"], "config": config.model_dump(mode="json"),
-        "created_at": now(), "started_at": None, "finished_at": None, "device": None, "verdict": None,
-        "error": None, "data_spec": spec, "cudnn": cudnn_eligibility(config), "attempts": 0,
+        "id": job_id,
+        "status": "queued",
+        "dataset_id": meta["id"],
+        "config": config.model_dump(mode="json"),
+        "created_at": now(),
+        "started_at": None,
+        "finished_at": None,
+        "device": None,
+        "verdict": None,
+        "error": None,
+        "data_spec": spec,
+        "cudnn": cudnn_eligibility(config),
+        "attempts": 0,
     }
     jobs.create(tenant, record)
     datasets.add_user(tenant, meta["id"], job_id)
@@ -113,9 +154,15 @@ async def _accept(config: JobConfig, tenant: str, container: ContainerDep) -> di
     return record
 
 
-@router.get("", response_model=Page[Job], responses={401: {"model": ProblemDetails}})
-def list_jobs(tenant: Tenant, jobs: Jobs, status: JobStatus | None = None, dataset_id: str | None = None,
-              limit: Annotated[int, Query(ge=1, le=200)] = 50, cursor: str | None = None) -> dict:
+@router.get("", response_model=Page[Job], responses=problem_responses(401))
+def list_jobs(
+    tenant: Tenant,
+    jobs: Jobs,
+    status: JobStatus | None = None,
+    dataset_id: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: str | None = None,
+) -> dict:
     items, next_cursor = jobs.list(tenant, limit=limit, cursor=cursor, status=status, dataset_id=dataset_id)
     return {"items": [job_resource(item) for item in items], "next_cursor": next_cursor}
 
@@ -147,8 +194,7 @@ def cancel_job(job_id: str, response: Response, tenant: Tenant, jobs: Jobs, data
 
 
 @router.delete("/{job_id}", status_code=204, responses=_ERRORS)
-def delete_job(job_id: str, tenant: Tenant, jobs: Jobs, datasets: Datasets,
-               container: ContainerDep) -> Response:
+def delete_job(job_id: str, tenant: Tenant, jobs: Jobs, datasets: Datasets, container: ContainerDep) -> Response:
     record = job_or_404(jobs, tenant, job_id)
     if record["status"] in ACTIVE:
         _cancel(jobs, datasets, tenant, record)

@@ -11,7 +11,7 @@ Every measurement runs in a fresh subprocess so that peaks do not leak between t
 The job-time `resolve_spec` and the worker's `prepare_arrays` on the same file are measured
 the same way, for the record. Run from the repository root:
 
-    .venv/bin/python -m benchmarks.upload_bench [--mib 50]
+    .venv/bin/python -m benchmarks.bench_upload [--mib 50]
 
 Results and the machine they came from are written down in ``benchmarks/UPLOAD.md``.
 """
@@ -90,7 +90,7 @@ def child(case: str, path: Path, trace: bool) -> dict:
 
 
 def _run_child(case: str, path: Path, trace: bool) -> dict:
-    out = subprocess.run([sys.executable, "-m", "benchmarks.upload_bench", "--child", case, str(path)]
+    out = subprocess.run([sys.executable, "-m", "benchmarks.bench_upload", "--child", case, str(path)]
                          + (["--trace"] if trace else []), check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 

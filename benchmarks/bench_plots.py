@@ -5,7 +5,7 @@ process whose fonts are already loaded; the first render of a process is reporte
 Cached = ``service.plot_cache.PlotCache.get_or_render`` on a key already there, plus the ETag,
 which is what a repeat GET costs. Run from the repository root:
 
-    .venv/bin/python -m benchmarks.plots_bench [--repeats N]
+    .venv/bin/python -m benchmarks.bench_plots [--repeats N]
 
 Results and the machine they came from are written down in ``benchmarks/PLOTS.md``.
 """
