@@ -11,6 +11,7 @@ import signal
 import time
 
 import pytest
+import redis
 
 from core import keys
 from core.jobs import JobStore
@@ -72,8 +73,10 @@ def test_vanished_worker_is_reaped_and_job_finishes_elsewhere(client, settings, 
         stop_process_group(rescuer, grace_s=5)
 
 
-def test_reaper_requeues_then_gives_up_with_worker_lost(redis_client):
-    jobs = JobStore(redis_client)
+def test_reaper_requeues_then_gives_up_with_worker_lost(settings):
+    # A Redis database of its own: the live workers' reapers sweep database 0 every heartbeat and
+    # would race this sweep for the same jobs.
+    jobs = JobStore(redis.Redis.from_url(settings.redis_url.rsplit("/", 1)[0] + "/1", decode_responses=True))
     config = {"device": "cpu", "training": {"repeats": 1}}
     for job_id, attempts in (("job_reap_requeue", 1), ("job_reap_give_up", 3)):
         jobs.create("reaper-test", {"id": job_id, "status": "queued", "config": config, "attempts": attempts})
