@@ -15,6 +15,9 @@ FORBIDDEN = {
     "diagnosis": {"core", "service", "worker", "fastapi", "redis", "celery", "keras", "tensorflow"},
     "service": {"worker", "keras", "tensorflow"},
     "worker": {"service", "fastapi", "starlette"},
+    # The client speaks only HTTP: it ships to users who have none of the service's code.
+    "lstm_doctor_client": {"core", "service", "worker", "diagnosis", "fastapi", "redis", "celery", "keras",
+                           "tensorflow"},
 }
 
 
