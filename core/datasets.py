@@ -36,11 +36,25 @@ class DatasetStore:
         if self.r.get(key) == dataset_id:
             self.r.delete(key)
 
-    def create(self, tenant: str, meta: dict[str, Any]) -> None:
+    def create(self, tenant: str, meta: dict[str, Any], profile: dict[str, Any] | None = None) -> None:
         with self.r.pipeline() as p:
             p.set(keys.dataset(tenant, meta["id"]), json.dumps(meta))
+            if profile is not None:
+                p.set(keys.dataset_profile(tenant, meta["id"]), json.dumps(profile))
             p.zadd(keys.dataset_index(tenant), {meta["id"]: 0})
+            p.hincrby(keys.usage(tenant), "dataset_bytes", int(meta["size_bytes"]))
             p.execute()
+
+    def profile(self, tenant: str, dataset_id: str) -> dict[str, Any] | None:
+        raw = self.r.get(keys.dataset_profile(tenant, dataset_id))
+        return json.loads(raw) if raw else None
+
+    def count(self, tenant: str) -> int:
+        return self.r.zcard(keys.dataset_index(tenant))
+
+    def stored_bytes(self, tenant: str) -> int:
+        """Bytes of the tenant's stored datasets: a running total, kept as datasets come and go."""
+        return int(self.r.hget(keys.usage(tenant), "dataset_bytes") or 0)
 
     def get(self, tenant: str, dataset_id: str) -> dict[str, Any] | None:
         raw = self.r.get(keys.dataset(tenant, dataset_id))
@@ -71,7 +85,11 @@ class DatasetStore:
             raise DatasetInUse(users)
         with self.r.pipeline() as p:
             p.delete(keys.dataset(tenant, dataset_id))
+            p.delete(keys.dataset_profile(tenant, dataset_id))
             p.zrem(keys.dataset_index(tenant), dataset_id)
             p.delete(keys.dataset_by_sha(tenant, meta["sha256"]))
-            p.execute()
+            deleted = p.execute()[0]
+        # Only the caller whose DEL removed the record gives its bytes back (no double count).
+        if deleted:
+            self.r.hincrby(keys.usage(tenant), "dataset_bytes", -int(meta["size_bytes"]))
         return meta

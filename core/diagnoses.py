@@ -15,7 +15,19 @@ class DiagnosisStore:
         self.r = client
 
     def create(self, tenant: str, record: dict[str, Any]) -> None:
-        self.r.set(keys.diagnosis(tenant, record["id"]), json.dumps(record))
+        with self.r.pipeline() as p:
+            p.set(keys.diagnosis(tenant, record["id"]), json.dumps(record))
+            p.zadd(keys.diagnosis_index(tenant), {record["id"]: 0})
+            p.execute()
+
+    def count(self, tenant: str) -> int:
+        return self.r.zcard(keys.diagnosis_index(tenant))
+
+    def delete(self, tenant: str, diagnosis_id: str) -> int:
+        with self.r.pipeline() as p:
+            p.delete(keys.diagnosis(tenant, diagnosis_id))
+            p.zrem(keys.diagnosis_index(tenant), diagnosis_id)
+            return int(p.execute()[0])
 
     def get(self, tenant: str, diagnosis_id: str) -> dict[str, Any] | None:
         raw = self.r.get(keys.diagnosis(tenant, diagnosis_id))

@@ -23,9 +23,10 @@ def free_port() -> int:
 
 
 class EmbeddedRedis:
-    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+    def __init__(self, data_dir: Path, port: int | None = None, maxmemory_mb: int = 0) -> None:
         self.data_dir = data_dir
         self.port = port or free_port()
+        self.maxmemory_mb = maxmemory_mb
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -45,8 +46,11 @@ class EmbeddedRedis:
             # Job records must survive a restart of `serve`; losing them silently would be worse.
             "--appendonly",
             "yes",
+            # Full means writes are refused (the API answers 507), never that records vanish.
             "--maxmemory-policy",
             "noeviction",
+            "--maxmemory",
+            f"{self.maxmemory_mb}mb",
             "--save",
             "",
             "--loglevel",

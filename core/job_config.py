@@ -3,11 +3,18 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Task = Literal["binary_classification", "multiclass_classification", "regression"]
+
+# Hard caps on every list and number (issue 13): far above any sane job, they bound what a body
+# can make the server hold or loop over before the operator's limits (settings) are checked.
+MAX_NAME = 256  # a column name, tag key or value
+MAX_LIST = 64  # LSTM or Dense layers
+MAX_COUNT = 1_000_000  # epochs, patience, window, horizon, units
+ColumnName = Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
 
 
 class _Strict(BaseModel):
@@ -16,25 +23,31 @@ class _Strict(BaseModel):
 
 
 class DataConfig(_Strict):
-    target: str | None = Field(None, description="CSV/Parquet: target column (required for tables).")
-    features: list[str] | None = Field(None, description="Feature columns; null = every numeric column but the target.")
-    window: int = Field(1, ge=1, description="Timesteps per sample (lookback).")
-    horizon: int = Field(0, ge=0, description="Predict the target this many rows after the window's last row.")
+    target: ColumnName | None = Field(None, description="CSV/Parquet: target column (required for tables).")
+    features: list[ColumnName] | None = Field(
+        None, max_length=100_000, description="Feature columns; null = every numeric column but the target."
+    )
+    window: int = Field(1, ge=1, le=MAX_COUNT, description="Timesteps per sample (lookback).")
+    horizon: int = Field(
+        0, ge=0, le=MAX_COUNT, description="Predict the target this many rows after the window's last row."
+    )
     validation_split: float = Field(0.2, ge=0.0, lt=1.0, description="Last fraction of samples, in time order.")
     scale: Literal["standard", "minmax", "none"] = Field("standard", description="Fitted on the training part only.")
 
 
 class LSTMLayer(_Strict):
-    units: int = Field(5, gt=0)
+    units: int = Field(5, gt=0, le=MAX_COUNT)
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
     recurrent_dropout: float = Field(0.0, ge=0.0, lt=1.0)
     bidirectional: bool = False
 
 
 class ModelConfig(_Strict):
-    layers: list[LSTMLayer] = Field(default_factory=lambda: [LSTMLayer()], min_length=1)
-    dense: list[int] = Field(
-        default_factory=list, description="Hidden Dense units between the LSTM stack and the output."
+    layers: list[LSTMLayer] = Field(default_factory=lambda: [LSTMLayer()], min_length=1, max_length=MAX_LIST)
+    dense: list[Annotated[int, Field(le=MAX_COUNT)]] = Field(
+        default_factory=list,
+        max_length=MAX_LIST,
+        description="Hidden Dense units between the LSTM stack and the output.",
     )
 
     @model_validator(mode="after")
@@ -45,20 +58,21 @@ class ModelConfig(_Strict):
 
 
 class EarlyStopping(_Strict):
-    patience: int = Field(5, ge=0)
-    min_delta: float = Field(0.0, ge=0.0)
+    patience: int = Field(5, ge=0, le=MAX_COUNT)
+    min_delta: float = Field(0.0, ge=0.0, le=1e6, allow_inf_nan=False)
     restore_best_weights: bool = True
 
 
 class TrainingConfig(_Strict):
-    epochs: int = Field(50, gt=0)
-    batch_size: int = Field(32, gt=0)
+    epochs: int = Field(50, gt=0, le=MAX_COUNT)
+    batch_size: int = Field(32, gt=0, le=2**31 - 1)
     optimizer: Literal["adam", "rmsprop", "sgd"] = "adam"
-    learning_rate: float = Field(0.001, gt=0.0)
-    clipnorm: float | None = Field(None, gt=0.0, description="Gradient clipping by norm.")
+    learning_rate: float = Field(0.001, gt=0.0, le=10.0, allow_inf_nan=False)
+    clipnorm: float | None = Field(None, gt=0.0, le=1e6, allow_inf_nan=False, description="Gradient clipping by norm.")
     shuffle: bool = True
-    seed: int = Field(0, ge=0)
-    repeats: int = Field(1, ge=1, description="Independent runs with seeds seed, seed+1, …")
+    # Keras seeds are 32-bit; seed + repeats - 1 must stay below 2**32.
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    repeats: int = Field(1, ge=1, le=1_000, description="Independent runs with seeds seed, seed+1, …")
     early_stopping: EarlyStopping | None = None
     keep: Literal["best", "last"] = Field(
         "best", description="Weights each run's saved model keeps: the best validation epoch's, or the last epoch's."
@@ -84,11 +98,13 @@ class WebhookConfig(_Strict):
 
 
 class JobConfig(_Strict):
-    dataset_id: str
+    dataset_id: str = Field(max_length=64)
     task: Task = "binary_classification"
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     device: Literal["auto", "gpu", "cpu"] = "auto"
-    tags: dict[str, str] = Field(default_factory=dict)
+    tags: dict[Annotated[str, Field(max_length=64)], Annotated[str, Field(max_length=MAX_NAME)]] = Field(
+        default_factory=dict, max_length=32, description="Up to 32 labels of your own (keys ≤ 64, values ≤ 256 chars)."
+    )
     webhook: WebhookConfig | None = Field(None, description="Where signed job events are delivered.")

@@ -27,6 +27,12 @@ def dataset_by_sha(tenant: str, sha256: str) -> str:
     return f"{_tenant(tenant)}:ds-sha:{sha256}"
 
 
+def dataset_profile(tenant: str, dataset_id: str) -> str:
+    """JSON of the table's column facts (and few-valued columns' labels) found at upload: what
+    job configs are checked against at submit, without reading the file again."""
+    return f"{_tenant(tenant)}:ds-profile:{dataset_id}"
+
+
 def dataset_users(tenant: str, dataset_id: str) -> str:
     """Set of ids of queued/running jobs that use the dataset (it cannot be deleted meanwhile)."""
     return f"{_tenant(tenant)}:ds-users:{dataset_id}"
@@ -59,6 +65,11 @@ def job_cancel(tenant: str, job_id: str) -> str:
 def job_events(tenant: str, job_id: str) -> str:
     """Pub/sub channel of the job's live events."""
     return f"{_tenant(tenant)}:job:{job_id}:events"
+
+
+def job_events_pattern() -> str:
+    """Every job's event channel, all tenants: what an API process' one pub/sub listens to."""
+    return f"{_tenant('*')}:job:*:events"
 
 
 def job_heartbeat(tenant: str, job_id: str) -> str:
@@ -115,6 +126,26 @@ def idempotency(tenant: str, key: str) -> str:
 # External diagnoses
 def diagnosis(tenant: str, diagnosis_id: str) -> str:
     return f"{_tenant(tenant)}:dx:{diagnosis_id}"
+
+
+def diagnosis_index(tenant: str) -> str:
+    """Sorted set of the tenant's stored diagnosis ids (quota counts)."""
+    return f"{_tenant(tenant)}:dx-index"
+
+
+def usage(tenant: str) -> str:
+    """Hash of the tenant's running totals (``dataset_bytes``), kept as records come and go."""
+    return f"{_tenant(tenant)}:usage"
+
+
+def expiry() -> str:
+    """Sorted set of "kind/tenant/id" scored by the time the record expires (retention sweep)."""
+    return f"{PREFIX}:expiry"
+
+
+def job_counts() -> str:
+    """Hash of job counts by status across tenants, kept as jobs change state (/metrics)."""
+    return f"{PREFIX}:job-counts"
 
 
 def running_jobs() -> str:

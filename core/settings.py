@@ -48,6 +48,32 @@ class Settings(BaseSettings):
     max_repeats: int = Field(10, description="Most independent runs in one job.")
     max_queued_jobs: int = Field(20, description="Most queued + running jobs per tenant (429 past it).")
 
+    # Bounds (issue 13): what one job may cost, what one tenant may keep, and for how long.
+    max_params: int = Field(5_000_000, description="Most trainable parameters in a job's model (422 past it).")
+    max_job_memory_mb: int = Field(
+        2048,
+        description="Most memory a job's estimate may need (data + model + optimizer + batch); a trainer "
+        "past it mid-job fails with `resource_limit`.",
+    )
+    estimate_gflops: float = Field(2.0, gt=0, description="Training throughput assumed by the epoch-time estimate.")
+    max_batch_size: int = Field(65_536, description="Largest training.batch_size.")
+    max_window: int = Field(5_000, description="Largest data.window (and data.horizon).")
+    max_classes: int = Field(1_000, description="Most classes (or regression outputs) a target may have.")
+    max_columns: int = Field(2_048, description="Most columns in an uploaded table (422 past it).")
+    max_datasets: int = Field(100, description="Most datasets stored per tenant (429 past it).")
+    max_dataset_storage_mb: int = Field(2_048, description="Most dataset bytes stored per tenant (413 past it).")
+    max_diagnoses: int = Field(1_000, description="Most stored diagnoses (POST /v1/diagnoses) per tenant.")
+    max_jobs: int = Field(1_000, description="Most stored jobs per tenant, finished ones included (429 past it).")
+    retention_days: float = Field(30, gt=0, description="Days a dataset, job or diagnosis is kept after creation.")
+    redis_maxmemory_mb: int = Field(1_024, description="maxmemory of the embedded Redis (noeviction: full = 507).")
+    min_free_disk_mb: int = Field(
+        1_024, description="Uploads are refused (507) when less disk than this would be left."
+    )
+    max_streams_per_tenant: int = Field(8, description="Open event streams per tenant per API process (429 past it).")
+    max_stream_s: int = Field(3_600, description="An event stream ends with an `end` event after this long.")
+    metrics_token: str = Field("", description="Bearer token GET /metrics requires; empty = no token.")
+    plot_cache_mb: int = Field(64, description="Bytes of rendered plots kept per API process.")
+
     # Worker
     worker_concurrency: int = Field(1, description="Training processes per worker (one per GPU).")
     worker_queues: str = Field("cpu", description='Queues this worker consumes: "cpu", "gpu" or "gpu,cpu".')
@@ -86,6 +112,10 @@ class Settings(BaseSettings):
     @property
     def webhook_retry_delays(self) -> list[float]:
         return [float(part) for part in self.webhook_retry_delays_s.split(",") if part.strip()]
+
+    @property
+    def retention_s(self) -> int:
+        return int(self.retention_days * 86_400)
 
     @property
     def blob_dir(self) -> Path:

@@ -25,6 +25,7 @@ from matplotlib.transforms import blended_transform_factory
 
 from diagnosis import plot_style as style
 from diagnosis import plot_text
+from diagnosis.downsample import MAX_POINTS, min_max
 from diagnosis.history import (
     ACCURACY_ALIASES,
     History,
@@ -202,13 +203,20 @@ def _draw_kind(ax: Axes, epochs: np.ndarray, rows: np.ndarray, kind: str, look: 
     colour, linestyle = look["color"], look["linestyle"]
     several = rows.shape[0] > 1
     if several:
+        # Thin lines share the point budget: 100 runs of 6000 epochs stay a plot, not 22 MiB of SVG.
+        per_run = max(MAX_POINTS // rows.shape[0], 200)
         for run in rows:
-            ax.plot(epochs, run, color=colour, linestyle=linestyle, linewidth=style.RUN_WIDTH, alpha=style.RUN_ALPHA)
+            ax.plot(
+                *min_max(epochs, run, per_run),
+                color=colour,
+                linestyle=linestyle,
+                linewidth=style.RUN_WIDTH,
+                alpha=style.RUN_ALPHA,
+            )
     mean = _nan_mean(rows)
     marker = look["marker"] if len(epochs) <= style.MARKERS_UP_TO_EPOCHS else None
     ax.plot(
-        epochs,
-        mean,
+        *min_max(epochs, mean),
         color=colour,
         linestyle=linestyle,
         linewidth=style.MEAN_WIDTH,
@@ -251,9 +259,15 @@ def _mark_best_epoch(ax: Axes, epoch: int, curve: np.ndarray, epochs: int) -> No
 
 
 def _style_axes(ax: Axes, curves: Curves) -> None:
-    ax.set_title(f"Training vs Validation {curves.name}", loc="left", fontsize=style.TITLE_PT, color=style.INK)
+    ax.set_title(
+        f"Training vs Validation {curves.name}",
+        loc="left",
+        fontsize=style.TITLE_PT,
+        color=style.INK,
+        parse_math=False,  # a metric is named by the client: `$\fakecmd$` is text, not mathtext
+    )
     ax.set_xlabel(X_LABEL, fontsize=style.LABEL_PT, color=style.INK)
-    ax.set_ylabel(curves.name, fontsize=style.LABEL_PT, color=style.INK)
+    ax.set_ylabel(curves.name, fontsize=style.LABEL_PT, color=style.INK, parse_math=False)
     ax.tick_params(labelsize=style.TICK_PT, colors=style.INK)
     ax.grid(True, color=style.GRID, linewidth=0.8)
     ax.set_axisbelow(True)
@@ -305,6 +319,9 @@ def _scale_values(ax: Axes, metric: str, finite: np.ndarray) -> None:
 def _mark_non_finite(ax: Axes, epochs: np.ndarray) -> None:
     """Crosses along the bottom at epochs with NaN/inf: a gap alone is easy to miss."""
     bottom = blended_transform_factory(ax.transData, ax.transAxes)
+    label = f"NaN/inf ({_count(len(epochs), 'epoch')}, not drawn)"
+    if len(epochs) > MAX_POINTS:
+        epochs = epochs[np.linspace(0, len(epochs) - 1, MAX_POINTS).astype(int)]
     ax.plot(
         epochs,
         np.full(epochs.shape, 0.02),
@@ -314,7 +331,7 @@ def _mark_non_finite(ax: Axes, epochs: np.ndarray) -> None:
         markersize=6,
         color=style.INK,
         clip_on=False,
-        label=f"NaN/inf ({_count(len(epochs), 'epoch')}, not drawn)",
+        label=label,
     )
 
 
@@ -361,7 +378,7 @@ def _draw_diagnosis(words: Axes, numbers: Axes, diagnosis: Diagnosis | None) -> 
 def _write(ax: Axes, y: float, text: str, **font) -> None:
     """A block of text hanging from height ``y`` (axes fraction), just inside the left edge."""
     font = {"fontsize": style.BODY_PT, "color": style.INK, **font}
-    ax.text(0.03, y, text, transform=ax.transAxes, va="top", **font)
+    ax.text(0.03, y, text, transform=ax.transAxes, va="top", parse_math=False, **font)
 
 
 def _count(n: int, noun: str) -> str:

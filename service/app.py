@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -9,8 +10,11 @@ from fastapi import FastAPI
 from core.logging import configure as configure_logging
 from core.redis_client import required_url
 from core.settings import Settings
-from service import openapi, problems
+from service import openapi, problems, quotas
 from service.container import Container
+from service.edge import EdgeMiddleware
+from service.event_hub import EventHub
+from service.housekeeping import sweep_forever
 from service.metrics import Metrics
 from service.middleware import BodyLimitMiddleware, ConditionalGetMiddleware, RequestContextMiddleware
 from service.readiness import Readiness, probe_client
@@ -26,7 +30,10 @@ def create_app(settings: Settings | None = None, container: Container | None = N
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        sweeper = asyncio.create_task(sweep_forever(container))
         yield
+        sweeper.cancel()
+        await app.state.event_hub.close()
         container.redis.close()
         probe.close()
         await container.aredis.aclose()
@@ -40,11 +47,15 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.state.container = container
     app.state.metrics = Metrics(probe)
     app.state.readiness = Readiness(probe)
+    app.state.event_hub = EventHub(container.aredis, container.settings.max_streams_per_tenant)
     problems.install(app)
     openapi.install(app)
+    quotas.install(app)
     # Last added runs first: request id and metrics see every answer, 304s and 413s included.
     app.add_middleware(ConditionalGetMiddleware)
     app.add_middleware(BodyLimitMiddleware, multipart_max_bytes=container.settings.max_upload_bytes)
+    # Authentication and id shapes are checked before any body is read (or any limit applied).
+    app.add_middleware(EdgeMiddleware, keyring=container.keyring)
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
     for module in (health, datasets, jobs, job_results, job_models, predictions, webhooks, diagnoses):
         app.include_router(module.router)

@@ -49,7 +49,7 @@ def serve(settings: Settings) -> None:
         raise SystemExit(f"lstm-doctor: {exc}") from None
     embedded = None
     if not settings.redis_url:
-        embedded = EmbeddedRedis(settings.data_dir / "redis").start()
+        embedded = EmbeddedRedis(settings.data_dir / "redis", maxmemory_mb=settings.redis_maxmemory_mb).start()
         settings = settings.model_copy(update={"redis_url": embedded.url})
         print(f"lstm-doctor: embedded Redis on {embedded.url}", file=sys.stderr)
     os.environ["LSTM_DOCTOR_REDIS_URL"] = required_url(settings)

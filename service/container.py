@@ -15,6 +15,7 @@ from core.diagnoses import DiagnosisStore
 from core.idempotency import IdempotencyStore
 from core.jobs import JobStore
 from core.redis_client import connect, connect_async
+from core.retention import Retention
 from core.settings import Settings
 from core.trained_models import ModelStore
 from service.auth import Keyring
@@ -34,6 +35,7 @@ class Container:
     keyring: Keyring
     idempotency: IdempotencyStore
     models: ModelStore
+    retention: Retention
     plots: PlotCache = field(default_factory=PlotCache)
 
     @property
@@ -58,4 +60,6 @@ class Container:
             keyring=Keyring.from_settings(settings),
             idempotency=IdempotencyStore(client),
             models=ModelStore(client),
+            retention=Retention(client, settings.retention_s),
+            plots=PlotCache(max_bytes=settings.plot_cache_mb * 1024 * 1024),
         )

@@ -28,6 +28,7 @@ class Dataset(BaseModel):
     columns: list[str] | None = None
     shape: dict[str, list[int]] | None = None
     created_at: str
+    expires_at: str | None = Field(None, description="When the dataset (record and bytes) will be removed.")
 
 
 class Progress(BaseModel):
@@ -56,6 +57,18 @@ class CudnnReport(BaseModel):
     reasons: list[str]
 
 
+class CostEstimate(BaseModel):
+    """What the job was estimated to cost when it was accepted (checked against the server's limits)."""
+
+    parameters: int
+    memory_mb: float = Field(description="Peak: data + model + optimizer + one batch.")
+    data_mb: float
+    model_mb: float
+    batch_mb: float
+    epoch_seconds: float
+    total_seconds: float
+
+
 class JobLinks(BaseModel):
     self: str
     history: str
@@ -73,6 +86,7 @@ class Job(BaseModel):
     dataset_id: str
     config: JobConfig
     created_at: str
+    expires_at: str | None = Field(None, description="When the job and everything it produced will be removed.")
     started_at: str | None = None
     finished_at: str | None = None
     progress: Progress
@@ -82,6 +96,7 @@ class Job(BaseModel):
     data_spec: dict[str, Any] | None = Field(
         None, description="What was trained on: features, samples, class mapping, scaler statistics."
     )
+    estimate: CostEstimate | None = None
     cudnn: CudnnReport | None = None
     links: JobLinks
 
@@ -155,4 +170,5 @@ class StoredDiagnosis(Diagnosis):
     id: str
     task: Task | None = None
     created_at: str
+    expires_at: str | None = Field(None, description="When the stored diagnosis will be removed.")
     links: DiagnosisLinks

@@ -8,6 +8,7 @@ a Redis hiccup is logged and training goes on.
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable
 
@@ -70,3 +71,51 @@ class StopWhen(keras.callbacks.Callback):
                 self.model.stop_training = True
         except redis.RedisError as exc:
             log.warning("cancel_check_failed", error=str(exc))
+
+
+def rss_bytes() -> int:
+    """This process' resident memory now (Linux /proc; elsewhere the peak, which only errs high)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+class MemoryBudgetExceeded(Exception):
+    """The job grew past its memory budget: it fails with ``resource_limit`` instead of growing
+    until the kernel's OOM killer takes the worker (which Celery would redeliver, again and again)."""
+
+
+class MemoryGuard(keras.callbacks.Callback):
+    """Raises MemoryBudgetExceeded once the process has grown by more than ``budget_bytes`` since
+    ``baseline`` (the RSS when the job started). Checked every ``interval_s`` between batches."""
+
+    def __init__(
+        self, budget_bytes: int, baseline: int, interval_s: float = 0.25, measure: Callable[[], int] = rss_bytes
+    ) -> None:
+        super().__init__()
+        self.budget_bytes = budget_bytes
+        self.baseline = baseline
+        self.interval_s = interval_s
+        self.measure = measure
+        self._last = 0.0
+
+    def check(self) -> None:
+        grown = self.measure() - self.baseline
+        if grown > self.budget_bytes:
+            raise MemoryBudgetExceeded(
+                f"the job used {grown / 2**20:,.0f} MiB, past its budget of {self.budget_bytes / 2**20:,.0f} MiB "
+                "(LSTM_DOCTOR_MAX_JOB_MEMORY_MB): use a smaller batch_size, model or dataset"
+            )
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, float] | None = None) -> None:
+        now = time.monotonic()
+        if now - self._last >= self.interval_s:
+            self._last = now
+            self.check()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        self.check()

@@ -57,6 +57,24 @@ def training_batches(X: np.ndarray, y: np.ndarray, batch_size: int, shuffle: boo
     return _prefetched(batches)
 
 
+def window_batches(rows: np.ndarray, window: int, first: int, y: np.ndarray, batch_size: int, shuffle: bool, seed: int):
+    """Batches of the samples ``first, first + 1, …`` (one per label in ``y``) cut from ``rows``:
+    sample i is rows [i, i + window). Only the rows are held (O(rows × features)); each batch's
+    windows are gathered when it is drawn, so overlapping windows are never materialised."""
+    import tensorflow as tf
+
+    rows_t, y_t = tf.convert_to_tensor(rows), tf.convert_to_tensor(y)
+    offsets = tf.range(window, dtype=tf.int64)
+    order = tf.data.Dataset.range(len(y))
+    if shuffle:
+        order = order.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
+
+    def gather(i):
+        return tf.gather(rows_t, i[:, None] + first + offsets[None, :]), tf.gather(y_t, i)
+
+    return _prefetched(order.batch(batch_size).map(gather))
+
+
 def fixed_batches(X: np.ndarray, y: np.ndarray, batch_size: int):
     """The same batches, in the arrays' order, every epoch (validation, or ``shuffle`` off)."""
     import tensorflow as tf

@@ -23,11 +23,14 @@ from core.trained_models import ModelStore
 from diagnosis.baseline import baseline_loss
 from diagnosis.engine import diagnose
 from worker import devices
-from worker.callbacks import EpochRecorder, StopWhen
+from worker.callbacks import EpochRecorder, MemoryBudgetExceeded, MemoryGuard, StopWhen, rss_bytes
 from worker.model_export import KeepWeights, save_model
 from worker.training import fit_run
 
 log = get_logger("worker.runner")
+# Room over a job's memory budget for what the framework itself allocates per model (traced
+# functions, allocator caches), which the cost estimate does not count.
+JOB_MEMORY_SLACK_BYTES = 256 * 2**20
 
 
 class JobFailed(Exception):
@@ -105,6 +108,9 @@ class JobRunner:
             )
         except JobFailed as exc:
             self._finish(tenant, job_id, "failed", error={"type": exc.kind, "message": str(exc)})
+        except MemoryBudgetExceeded as exc:
+            log.warning("job_over_memory_budget", job_id=job_id, tenant=tenant, message=str(exc))
+            self._finish(tenant, job_id, "failed", error={"type": "resource_limit", "message": str(exc)})
         except Exception as exc:  # the client gets the kind and message; the trace stays in our log
             log.exception("job_crashed", job_id=job_id, tenant=tenant)
             self._finish(tenant, job_id, "failed", error={"type": type(exc).__name__, "message": str(exc)[:500]})
@@ -115,6 +121,7 @@ class JobRunner:
             keras.backend.clear_session(free_memory=True)
 
     def _train(self, tenant: str, job_id: str, config: JobConfig) -> None:
+        guard = MemoryGuard(self.settings.max_job_memory_mb * 2**20 + JOB_MEMORY_SLACK_BYTES, rss_bytes())
         meta = self.datasets.get(tenant, config.dataset_id)
         if meta is None:
             raise JobFailed("dataset_missing", f"dataset {config.dataset_id} no longer exists")
@@ -133,6 +140,7 @@ class JobRunner:
             prepared = prepare_arrays(path, meta["format"], config.data, config.task)
         except DatasetError as exc:
             raise JobFailed("invalid_dataset", exc.detail) from exc
+        guard.check()
         baseline = baseline_loss(config.task, prepared.y_train, prepared.y_val)
         self.jobs.update(tenant, job_id, data_spec=prepared.spec, baseline_loss=baseline)
 
@@ -143,7 +151,7 @@ class JobRunner:
             stopper = StopWhen(lambda: self.jobs.cancel_requested(tenant, job_id))
             recorder = EpochRecorder(self._epoch_writer(tenant, job_id, run, runs, epochs))
             keeper = KeepWeights(config.training.keep)
-            histories.append(fit_run(config, prepared, seed, [recorder, stopper, keeper]))
+            histories.append(fit_run(config, prepared, seed, [recorder, stopper, keeper, guard]))
             if stopper.stopped:
                 self._finish(tenant, job_id, "cancelled")
                 return

@@ -67,6 +67,19 @@ def _inputs(model: keras.Model, prepared, batch_size: int, shuffle: bool, seed: 
     # Read by Keras when fit builds its train and test functions, so setting it after compile
     # works; it changes how many batches one call runs, not what a batch computes.
     model.steps_per_execution = fast_input.steps_per_execution(len(prepared.X_train), batch_size)
+    rows = getattr(prepared, "rows", None)
+    if rows is not None:
+        # Table windows: gathered per batch from the rows, never copied whole.
+        window, train = prepared.window, len(prepared.X_train)
+        return {
+            "x": fast_input.window_batches(rows, window, 0, prepared.y_train, batch_size, shuffle, seed),
+            "validation_data": (
+                fast_input.window_batches(rows, window, train, prepared.y_val, batch_size, False, seed)
+                if has_validation
+                else None
+            ),
+            "shuffle": False,
+        }
     return {
         "x": fast_input.training_batches(prepared.X_train, prepared.y_train, batch_size, shuffle, seed),
         "validation_data": (

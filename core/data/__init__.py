@@ -9,6 +9,6 @@ Every problem is a `DatasetError` carrying a problem-details status, title, deta
 from core.data.errors import DatasetError
 from core.data.ingest import inspect_dataset
 from core.data.prepare import PreparedData, prepare_arrays
-from core.data.spec import resolve_spec
+from core.data.spec import resolve_from_profile, resolve_spec
 
-__all__ = ["DatasetError", "PreparedData", "inspect_dataset", "prepare_arrays", "resolve_spec"]
+__all__ = ["DatasetError", "PreparedData", "inspect_dataset", "prepare_arrays", "resolve_from_profile", "resolve_spec"]

@@ -17,9 +17,12 @@ from core.data.npz import read_npz
 from core.data.tables import scan_table
 
 
-def inspect_dataset(path: Path, filename: str, *, max_bytes: int) -> dict:
+def inspect_dataset(
+    path: Path, filename: str, *, max_bytes: int, max_columns: int | None = None, profile: bool = False
+) -> dict:
     """Validate an uploaded file fully; return its format, rows and columns (tables) or shapes
-    (NPZ, X always 3-D). `filename` is a hint for the format only, never opened."""
+    (NPZ, X always 3-D). `filename` is a hint for the format only, never opened. `profile`: add
+    the table's profile (what job configs are checked against at submit time)."""
     size = path.stat().st_size
     if size > max_bytes:
         raise DatasetError(413, f"The file is {size} bytes, past the limit of {max_bytes} bytes.")
@@ -32,7 +35,7 @@ def inspect_dataset(path: Path, filename: str, *, max_bytes: int) -> dict:
             "columns": None,
             "shape": {"X": list(arrays.X.shape), "y": list(arrays.y.shape)},
         }
-    scan = scan_table(path, fmt, max_bytes=max_bytes)
+    scan = scan_table(path, fmt, max_bytes=max_bytes, max_columns=max_columns)
     if scan.rows < 2:
         raise DatasetError(
             422, f"The file has {scan.rows} data row(s) after the header; at least 2 are needed to train."
@@ -51,4 +54,9 @@ def inspect_dataset(path: Path, filename: str, *, max_bytes: int) -> dict:
             + "; ".join(c.not_finite() for c in not_finite)
             + ". Fill or drop those rows and upload again.",
         )
-    return {"format": fmt, "rows": scan.rows, "columns": scan.names, "shape": None}
+    info = {"format": fmt, "rows": scan.rows, "columns": scan.names, "shape": None}
+    if profile:
+        # Stored beside the dataset: a job's data config is checked against it at submit time
+        # without reading the file again (core.data.spec.resolve_from_profile).
+        info["profile"] = scan.profile()
+    return info

@@ -21,6 +21,10 @@ class PreparedData:
     X_val: np.ndarray
     y_val: np.ndarray
     spec: dict  # resolve_spec(...) plus "scaler": {"kind", and its per-feature statistics}
+    # Tables only: the scaled float32 (rows, features) matrix X_train and X_val are strided views
+    # of; sample i reads rows [i, i + window). Trainers gather batches of windows from it.
+    rows: np.ndarray | None = None
+    window: int = 1
 
 
 def prepare_arrays(path: Path, fmt: str, data: DataConfig, task: str) -> PreparedData:
@@ -40,6 +44,12 @@ def prepare_arrays(path: Path, fmt: str, data: DataConfig, task: str) -> Prepare
         # windows read it: the last training windows share rows with validation inputs, never
         # with validation targets (see windowing).
         scaler = fit_scaler(data.scale, rows[training_input_rows(train, data.window)])
-        X = windows(apply_scaler(scaler, rows), data.window, spec["samples"])
+        scaled = apply_scaler(scaler, rows)
+        del rows, scan  # the float64 copies: only the scaled float32 rows are trained on
+        X = windows(scaled, data.window, spec["samples"])
+        y = resolved.targets.y
+        return PreparedData(
+            X[:train], y[:train], X[train:], y[train:], {**spec, "scaler": scaler}, rows=scaled, window=data.window
+        )
     y = resolved.targets.y
     return PreparedData(X[:train], y[:train], X[train:], y[train:], {**spec, "scaler": scaler})

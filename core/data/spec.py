@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from core.data.errors import config_error, config_errors
-from core.data.labels import Targets, encode_targets
+from core.data.labels import Targets, _label, encode_targets
 from core.data.npz import read_npz
 from core.data.tables import TableScan, scan_table
 from core.data.windowing import count_samples, split_sizes, target_rows
@@ -37,6 +37,71 @@ def resolve_spec(path: Path, fmt: str, data: DataConfig, task: str) -> dict:
     """The JSON-able spec of what a job with this `data` config trains on; DatasetError(422)
     naming the field when the config cannot work with the dataset."""
     return resolve(path, fmt, data, task).spec
+
+
+def resolve_from_profile(profile: dict, data: DataConfig, task: str) -> dict | None:
+    """The spec `resolve_spec` would give, from the profile stored at upload (no file read), or
+    None when the profile cannot decide (a target of many distinct values for classification, a
+    text target with missing labels, a training part the first/last rows leave ambiguous): the
+    caller then resolves from the file. Raises the same DatasetError(422) as `resolve_spec`."""
+    scan = TableScan.from_profile(profile)
+    fmt, target = profile["format"], data.target
+    if target in scan.names and scan.column(target).kind == "text" and scan.column(target).present < scan.rows:
+        return None  # the missing labels' first row is in the file only
+    problems: list[tuple[str, str]] = []
+    _check_target(scan, fmt, target, task, problems)
+    features, unused = _pick_features(scan, data, problems)
+    if problems:
+        raise config_errors(problems)
+    samples = count_samples(scan.rows, data.window, data.horizon)
+    if samples < 2:
+        return None  # the file-reading path words this one
+    train = _split(samples, data.validation_split)
+    classes, mapping = None, None
+    if task != "regression":
+        labels = next(c["labels"] for c in profile["columns"] if c["name"] == target)
+        if labels is None:
+            return None
+        first_target = target_rows(data.window, data.horizon, samples).start
+        present = [i for i, last in enumerate(labels["last"]) if last >= first_target]
+        values = np.array(
+            [labels["values"][i] for i in present], dtype=object if isinstance(labels["values"][0], str) else np.float64
+        )
+        targets = encode_targets(values, task, what=f"target column {target!r}", field="target")
+        classes, mapping = targets.classes, targets.mapping
+        end = first_target + train
+        seen, unsure = [], 0
+        for i in present:
+            first, last = labels["first"][i], labels["last"][i]
+            if first_target <= first < end or first_target <= last < end:
+                seen.append(labels["values"][i])
+            elif first < first_target and last >= end:
+                unsure += 1  # it may or may not occur in between
+        if len(seen) < 2:
+            if unsure:
+                return None
+            label = _label(seen[0]) if seen else "?"
+            raise config_error(
+                "validation_split",
+                f"the training part (first {train} samples) holds only class "
+                f"{label!r}, so {task} cannot learn to tell classes apart. Use "
+                "a smaller validation_split or data where the classes occur early.",
+            )
+    return {
+        "format": fmt,
+        "target": target,
+        "features": features,
+        "unused_columns": unused,
+        "window": data.window,
+        "horizon": data.horizon,
+        **_sizes(samples, train),
+        "timesteps": data.window,
+        "n_features": len(features),
+        "outputs": 1 if task == "regression" else None,
+        "classes": classes,
+        "class_mapping": mapping,
+        "scale": data.scale,
+    }
 
 
 def resolve(path: Path, fmt: str, data: DataConfig, task: str) -> Resolved:
@@ -113,7 +178,11 @@ def _check_target(scan: TableScan, fmt: str, target: str | None, task: str, prob
                 )
             )
             return
-        missing = np.flatnonzero(scan.values[target] == None)  # noqa: E711 (elementwise on objects)
+        missing = (
+            np.flatnonzero(scan.values[target] == None)  # noqa: E711 (elementwise on objects)
+            if facts.present < scan.rows
+            else np.empty(0)
+        )
         if missing.size:
             problems.append(
                 (

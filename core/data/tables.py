@@ -11,7 +11,8 @@ Rows are counted from 1 for the first data row after the header; blank lines are
 from __future__ import annotations
 
 import codecs
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,8 +26,85 @@ import pyarrow.parquet as pq
 from core.data.errors import DatasetError
 
 _BLOCK = 1 << 18  # pyarrow's streaming CSV reader reads ~32 blocks ahead: this bounds memory
+_MAX_BLOCK = 1 << 22
+_MAX_RETYPES = 8
+_CONVERSION_ERROR = re.compile(r"In CSV column #(\d+): (?:Row #\d+: )?CSV conversion error")
 _PARQUET_BATCH_ROWS = 65_536
+_PARQUET_SLICE_BYTES = 8 << 20  # decoded bytes checked at a time
 _OTHER_DELIMITERS = (";", "\t", "|")
+
+
+# Distinct values a column may have and still be profiled as labels (beyond, a classification
+# job on it is judged by reading the column again).
+LABEL_CAP = 1024
+PROFILE_LABEL_BUDGET = 16_384  # label values kept over all columns of one profile
+
+
+class LabelSet:
+    """The distinct values of a column with the first and last data row (0-based) of each, kept
+    while there are at most LABEL_CAP of them: with them, a job's target classes and whether its
+    training part holds two of them are known without reading the file again."""
+
+    def __init__(self) -> None:
+        self.first: dict[float | str, int] = {}
+        self.last: dict[float | str, int] = {}
+        self.many = False
+
+    def add(self, values: np.ndarray, positions: np.ndarray, row0: int) -> None:
+        """`values`: valid values of one block (numbers, or dictionary codes with `names`), at
+        `positions` within the block."""
+        if self.many or not len(values):
+            return
+        uniq, first = np.unique(values, return_index=True)
+        if len(uniq) > LABEL_CAP:
+            self._too_many()
+            return
+        _, last_rev = np.unique(values[::-1], return_index=True)
+        last = len(values) - 1 - last_rev
+        for value, first_at, last_at in zip(uniq.tolist(), positions[first].tolist(), positions[last].tolist()):
+            self.first.setdefault(value, row0 + first_at)
+            self.last[value] = row0 + last_at
+        if len(self.first) > LABEL_CAP:
+            self._too_many()
+
+    def add_numbers(self, numbers: pa.Array, row0: int) -> None:
+        if self.many:
+            return
+        values = numbers.to_numpy(zero_copy_only=False)
+        valid = np.isfinite(values)
+        positions = np.flatnonzero(valid)
+        self.add(values[positions], positions, row0)
+
+    def add_text(self, text: pa.Array, row0: int) -> None:
+        if self.many:
+            return
+        encoded = text.dictionary_encode()
+        names = encoded.dictionary.to_pylist()
+        if len(names) > LABEL_CAP:
+            self._too_many()
+            return
+        codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
+        positions = np.flatnonzero(codes >= 0)
+        before = (dict(self.first), dict(self.last))
+        self.first, self.last = {}, {}
+        self.add(codes[positions], positions, row0)
+        coded_first, coded_last = self.first, self.last
+        self.first, self.last = before
+        for code, row in coded_first.items():
+            self.first.setdefault(str(names[int(code)]), row)
+        for code, row in coded_last.items():
+            self.last[str(names[int(code)])] = row
+        if len(self.first) > LABEL_CAP:
+            self._too_many()
+
+    def _too_many(self) -> None:
+        self.many, self.first, self.last = True, {}, {}
+
+    def as_dict(self) -> dict | None:
+        if self.many or not self.first:
+            return None
+        values = sorted(self.first)
+        return {"values": values, "first": [self.first[v] for v in values], "last": [self.last[v] for v in values]}
 
 
 @dataclass
@@ -40,6 +118,7 @@ class ColumnFacts:
     bad_count: int = 0  # missing, NaN or infinite among a numeric column
     bad_row: int | None = None
     bad_value: str | None = None
+    labels: LabelSet = field(default_factory=LabelSet)
 
     @property
     def kind(self) -> str:
@@ -73,17 +152,76 @@ class TableScan:
     def column(self, name: str) -> ColumnFacts:
         return self.columns[self.names.index(name)]
 
+    def profile(self) -> dict:
+        """What a job's config is checked against at submit time, as JSON: per column its facts
+        and, for columns of few distinct values, those values with their first and last rows."""
+        columns = []
+        budget = PROFILE_LABEL_BUDGET
+        for c in self.columns:
+            labels = c.labels.as_dict()
+            if labels is not None:
+                budget -= len(labels["values"])
+                if budget < 0:
+                    labels = None  # the profile stays small; a job on this column reads it again
+            if labels is not None and c.kind == "numeric" and any(isinstance(v, str) for v in labels["values"]):
+                labels = None  # read as text, judged as numbers: the job reads the column again
+            columns.append(
+                {
+                    "name": c.name,
+                    "present": c.present,
+                    "text_row": c.text_row,
+                    "text_value": c.text_value,
+                    "bad_count": c.bad_count,
+                    "bad_row": c.bad_row,
+                    "bad_value": c.bad_value,
+                    "labels": labels,
+                }
+            )
+        return {"format": self.fmt, "rows": self.rows, "columns": columns}
+
+    @classmethod
+    def from_profile(cls, profile: dict) -> TableScan:
+        columns = [ColumnFacts(**{k: v for k, v in c.items() if k != "labels"}) for c in profile["columns"]]
+        return cls(profile["format"], profile["rows"], columns)
+
 
 def scan_table(
-    path: Path, fmt: str, *, max_bytes: int, numbers: frozenset[str] = frozenset(), labels: str | None = None
+    path: Path,
+    fmt: str,
+    *,
+    max_bytes: int,
+    numbers: frozenset[str] = frozenset(),
+    labels: str | None = None,
+    max_columns: int | None = None,
 ) -> TableScan:
     """Read the whole table once, checking its structure. Keep the values of the `numbers`
     columns while they are numeric (a text one is the caller's to report) and of the `labels`
-    column as numbers or as text, whichever it turns out to hold."""
-    if fmt == "csv":
-        names, batches, finish = _csv_batches(path)
-    else:
-        names, batches, finish = _parquet_batches(path, max_bytes)
+    column as numbers or as text, whichever it turns out to hold. `max_columns`: a wider table
+    is refused (422) from its header alone."""
+    if fmt != "csv":
+        return _scan(fmt, *_parquet_batches(path, max_bytes, max_columns), numbers, labels)
+    _check_text(path)
+    names, text_columns = _csv_header(path, max_columns)
+    for attempt in range(_MAX_RETYPES + 1):
+        try:
+            return _scan(fmt, *_csv_batches(path, names, text_columns), numbers, labels)
+        except _Retype as retype:
+            # A column that looked numeric in the first block holds text further down: read it
+            # as text from the start. Past a few such surprises, every column is read as text.
+            text_columns.add(retype.index)
+            if attempt >= _MAX_RETYPES - 1:
+                text_columns = set(range(len(names)))
+    raise AssertionError("unreachable: the last attempt reads every column as text")
+
+
+def _scan(
+    fmt: str,
+    names: list[str],
+    batches: Iterator[pa.RecordBatch],
+    finish: Callable[[], None],
+    numbers: frozenset[str],
+    labels: str | None,
+) -> TableScan:
     facts = [ColumnFacts(n) for n in names]
     kept: dict[str, list[pa.Array]] = {n: [] for n in names if n in numbers or n == labels}
     label_text: list[pa.Array] = []
@@ -91,6 +229,10 @@ def scan_table(
     for batch in batches:
         for col_facts, col in zip(facts, batch.columns):
             text, as_numbers = _observe(col_facts, col, rows, one_line=fmt == "csv")
+            if as_numbers is not None and not (pa.types.is_string(text.type) or pa.types.is_large_string(text.type)):
+                col_facts.labels.add_numbers(as_numbers, rows)
+            elif pa.types.is_string(text.type) or pa.types.is_large_string(text.type):
+                col_facts.labels.add_text(text, rows)
             if as_numbers is not None and col_facts.name in kept:
                 kept[col_facts.name].append(as_numbers)
             if col_facts.name == labels:
@@ -126,10 +268,10 @@ def _observe(facts: ColumnFacts, col: pa.Array, row0: int, *, one_line: bool) ->
 
 
 def _count_non_finite(facts: ColumnFacts, numbers: pa.Array, row0: int) -> None:
-    finite = pc.fill_null(pc.is_finite(numbers), False)
-    bad_here = len(numbers) - pc.sum(finite).as_py() if len(numbers) else 0
+    finite = pc.is_finite(numbers)  # null where missing; sum skips nulls
+    bad_here = len(numbers) - (pc.sum(finite).as_py() or 0) if len(numbers) else 0
     if bad_here and facts.bad_row is None:
-        i = pc.index(finite, False).as_py()
+        i = pc.index(pc.fill_null(finite, False), False).as_py()
         facts.bad_row = row0 + i + 1
         facts.bad_value = "missing" if not numbers[i].is_valid else str(numbers[i].as_py())
     facts.bad_count += bad_here
@@ -189,28 +331,47 @@ def _to_float64(col: pa.Array) -> tuple[pa.Array | None, int]:
 # --- CSV ---------------------------------------------------------------------------------
 
 
-def _csv_batches(path: Path):
-    _check_text(path)
-    names = _csv_header(path)
+class _Retype(Exception):
+    """pyarrow could not read column ``index`` as numbers: it is to be read as text."""
+
+    def __init__(self, index: int) -> None:
+        super().__init__(index)
+        self.index = index
+
+
+def _read_error(e: pa.ArrowException) -> Exception:
+    if match := _CONVERSION_ERROR.match(str(e)):
+        return _Retype(int(match.group(1)))
+    return _unparsable(e)
+
+
+_Batches = tuple[list[str], Iterator[pa.RecordBatch], Callable[[], None]]
+
+
+def _csv_batches(path: Path, names: list[str], text_columns: set[int]) -> _Batches:
+    """Batches with numeric columns converted by pyarrow itself (vectorised, in C++) and the
+    `text_columns` as strings; a numeric column meeting text raises _Retype."""
     ragged = _RaggedRows()
+    # Wide tables get larger blocks, so the per-column work per block (a few vectorised calls)
+    # is spread over more rows: a 20,000-column file is a few blocks, not a few hundred.
+    block = max(_BLOCK, min(_MAX_BLOCK, len(names) * 4096))
+    types = {n: pa.string() if i in text_columns else pa.float64() for i, n in enumerate(names)}
     try:
         reader = pa_csv.open_csv(
             path,
-            read_options=pa_csv.ReadOptions(block_size=_BLOCK, use_threads=False),  # threads hide row numbers
+            read_options=pa_csv.ReadOptions(block_size=block, use_threads=False),  # threads hide row numbers
             parse_options=pa_csv.ParseOptions(invalid_row_handler=ragged),
-            convert_options=pa_csv.ConvertOptions(
-                column_types={n: pa.string() for n in names}, strings_can_be_null=True
-            ),
+            convert_options=pa_csv.ConvertOptions(column_types=types, strings_can_be_null=True),
         )
     except pa.ArrowException as e:
-        raise _unparsable(e) from None
+        raise _read_error(e) from None
     clean = [n.strip() for n in names]
 
     def batches() -> Iterator[pa.RecordBatch]:
         try:
             yield from reader
         except pa.ArrowException as e:
-            raise _unparsable(e) from None
+            raise _read_error(e) from None
 
     return clean, batches(), ragged.raise_if_any
 
@@ -252,7 +413,9 @@ def _check_text(path: Path) -> None:
         ) from None
 
 
-def _csv_header(path: Path) -> list[str]:
+def _csv_header(path: Path, max_columns: int | None) -> tuple[list[str], set[int]]:
+    """The header's names, and the columns whose first block pyarrow reads as something other
+    than numbers (they are read as text; every other column as float64)."""
     try:
         # Opening reads and parses the first block only; we just want the header's names.
         peek = pa_csv.open_csv(
@@ -268,7 +431,13 @@ def _csv_header(path: Path) -> list[str]:
             ) from None
         raise _unparsable(e) from None
     names = peek.schema.names
+    text_columns = {
+        i
+        for i, t in enumerate(peek.schema.types)
+        if not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_null(t))
+    }
     peek.close()
+    _check_width(len(names), max_columns)
     _check_names([n.strip() for n in names], "header")
     if len(names) == 1:
         for sep in _OTHER_DELIMITERS:
@@ -285,7 +454,16 @@ def _csv_header(path: Path) -> list[str]:
             f"The first line ({','.join(names)[:80]!r}) looks like data, not a header. "
             "Add a header row that names each column.",
         )
-    return names
+    return names, text_columns
+
+
+def _check_width(columns: int, max_columns: int | None) -> None:
+    if max_columns is not None and columns > max_columns:
+        raise DatasetError(
+            422,
+            f"The table has {columns:,} columns, more than this server's limit of "
+            f"{max_columns:,} (LSTM_DOCTOR_MAX_COLUMNS). Keep the columns you train on.",
+        )
 
 
 def _has_text(path: Path) -> bool:
@@ -344,18 +522,33 @@ def _unparsable(e: pa.ArrowException) -> DatasetError:
 # --- Parquet -----------------------------------------------------------------------------
 
 
-def _parquet_batches(path: Path, max_bytes: int):
+def _parquet_batches(path: Path, max_bytes: int, max_columns: int | None = None) -> _Batches:
+    corrupt = "The Parquet file is corrupt or unreadable: {}."
     try:
-        pf = pq.ParquetFile(path)
+        schema = pq.read_schema(path)
+        # Text columns are read dictionary-encoded when stored so: their decoded size is then
+        # counted from the dictionary before anything is decoded (a 415 KB file of one
+        # 4000-character string repeated a million times is 4 GB decoded).
+        text = [
+            f.name
+            for f in schema
+            if pa.types.is_string(f.type) or pa.types.is_large_string(f.type) or pa.types.is_binary(f.type)
+        ]
+        pf = pq.ParquetFile(path, read_dictionary=text)
         meta = pf.metadata
         names = pf.schema_arrow.names
-        # Dictionary and run-length encoding make the stored size a poor guide to memory: count
-        # every cell as a float64 too, which is what training materialises.
-        expanded = max(
-            sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups)), meta.num_rows * len(names) * 8
+        _check_width(len(names), max_columns)
+        # Stored sizes understate memory (compression, run-length and dictionary encoding): count
+        # the pages' uncompressed size, and every cell as a float64, which training materialises.
+        uncompressed = sum(
+            meta.row_group(i).column(j).total_uncompressed_size
+            for i in range(meta.num_row_groups)
+            for j in range(meta.num_columns)
         )
+        expanded = max(uncompressed, meta.num_rows * len(names) * 8)
+        row_bytes = max(uncompressed // max(meta.num_rows, 1), 1)
     except (pa.ArrowException, OSError) as e:
-        raise DatasetError(400, f"The Parquet file is corrupt or unreadable: {str(e)[:200].rstrip('.')}.") from None
+        raise DatasetError(400, corrupt.format(str(e)[:200].rstrip("."))) from None
     if expanded > max_bytes:
         raise DatasetError(
             413,
@@ -363,14 +556,55 @@ def _parquet_batches(path: Path, max_bytes: int):
             f"{max_bytes} bytes. Upload a smaller dataset.",
         )
     _check_names(names, "schema")
+    batch_rows = int(min(_PARQUET_BATCH_ROWS, max(1024, _PARQUET_SLICE_BYTES // row_bytes)))
 
     def batches() -> Iterator[pa.RecordBatch]:
+        decoded = 0
         try:
-            yield from pf.iter_batches(batch_size=_PARQUET_BATCH_ROWS, use_threads=False)
+            for batch in pf.iter_batches(batch_size=batch_rows, use_threads=False):
+                sizes = _decoded_row_sizes(batch)
+                decoded += int(sizes.sum())
+                if decoded > max_bytes:
+                    raise DatasetError(
+                        413,
+                        f"The Parquet file's values decode to more than {max_bytes} bytes "
+                        "(repeated long strings, dictionary-encoded), past the limit. Upload "
+                        "a smaller dataset, or drop the text columns.",
+                    )
+                yield from _slices(batch, sizes)
         except (pa.ArrowException, OSError) as e:
-            raise DatasetError(400, f"The Parquet file is corrupt or unreadable: {str(e)[:200].rstrip('.')}.") from None
+            raise DatasetError(400, corrupt.format(str(e)[:200].rstrip("."))) from None
 
     return names, batches(), lambda: None
+
+
+def _decoded_row_sizes(batch: pa.RecordBatch) -> np.ndarray:
+    """Bytes each row takes once decoded: dictionary strings at their real length, the rest at
+    their in-memory width. O(rows), nothing decoded."""
+    sizes = np.zeros(batch.num_rows, dtype=np.int64)
+    for col in batch.columns:
+        if pa.types.is_dictionary(col.type):
+            lengths = pc.binary_length(col.dictionary).to_numpy(zero_copy_only=False)
+            lengths = np.nan_to_num(lengths.astype(np.float64)).astype(np.int64)
+            if len(lengths):
+                indices = pc.fill_null(col.indices, 0).to_numpy(zero_copy_only=False)
+                sizes += lengths[indices]
+        elif batch.num_rows:
+            sizes += col.nbytes // batch.num_rows
+    return sizes
+
+
+def _slices(batch: pa.RecordBatch, sizes: np.ndarray) -> Iterator[pa.RecordBatch]:
+    """The batch in row slices of about _PARQUET_SLICE_BYTES decoded (zero-copy slices), so
+    decoding one for its checks holds a bounded amount of memory."""
+    if sizes.sum() <= _PARQUET_SLICE_BYTES:
+        yield batch
+        return
+    piece = np.cumsum(sizes) // _PARQUET_SLICE_BYTES
+    cuts = [0, *(np.flatnonzero(np.diff(piece)) + 1).tolist(), batch.num_rows]
+    for start, end in zip(cuts[:-1], cuts[1:]):
+        if end > start:
+            yield batch.slice(start, end - start)
 
 
 def _check_names(names: list[str], where: str) -> None:

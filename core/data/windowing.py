@@ -38,6 +38,10 @@ def training_input_rows(train_samples: int, window: int) -> slice:
 
 
 def windows(features: np.ndarray, window: int, samples: int) -> np.ndarray:
-    """(rows, features) -> (samples, window, features), a float32 copy."""
+    """(rows, features) -> (samples, window, features) as a read-only strided view of `features`.
+
+    Never a copy: windows overlap, so a copy costs `window` times the table (a 100 MiB table
+    windowed 1000 deep would ask for ~100 GB). Training gathers one batch of windows at a time
+    from the rows (worker.fast_input), so memory stays O(rows × features)."""
     view = sliding_window_view(features, window, axis=0)  # (rows - window + 1, features, window)
-    return np.ascontiguousarray(view[:samples].transpose(0, 2, 1), dtype=np.float32)
+    return view[:samples].transpose(0, 2, 1)

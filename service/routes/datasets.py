@@ -14,7 +14,8 @@ from core.blobs import keys as blob_keys
 from core.data import inspect_dataset
 from core.datasets import DatasetInUse
 from core.ids import new_id, now
-from service.deps import BlobFiles, Blobs, Datasets, SettingsDep, Tenant
+from service import quotas
+from service.deps import BlobFiles, Blobs, ContainerDep, Datasets, SettingsDep, Tenant
 from service.lookups import dataset_or_404, not_found
 from service.problems import Problem, problem_responses
 from service.schemas import Dataset, Page
@@ -39,7 +40,7 @@ _UPLOAD_BODY = {
         },
     }
 }
-_ERRORS = problem_responses(400, 401, 413, 415, 422)
+_ERRORS = problem_responses(400, 401, 413, 415, 422, 429, 507)
 
 
 @router.post(
@@ -50,8 +51,19 @@ _ERRORS = problem_responses(400, 401, 413, 415, 422)
     responses={200: {"model": Dataset, "description": "These bytes were uploaded before"}, **_ERRORS},
 )
 async def upload_dataset(
-    request: Request, response: Response, tenant: Tenant, datasets: Datasets, files: BlobFiles, settings: SettingsDep
+    request: Request,
+    response: Response,
+    tenant: Tenant,
+    datasets: Datasets,
+    files: BlobFiles,
+    settings: SettingsDep,
+    container: ContainerDep,
 ) -> dict:
+    # Quotas and disk are checked against the announced size before a byte is received.
+    declared = request.headers.get("content-length", "")
+    announced = min(int(declared), settings.max_upload_bytes) if declared.isdigit() else settings.max_upload_bytes
+    quotas.check_datasets(container.redis, settings, tenant, 0)
+    quotas.check_disk(settings.blob_dir, announced, settings)
     upload = await receive_upload(request, files, settings.max_upload_bytes)
     try:
         # Known bytes are answered before validating them again (they passed once already).
@@ -62,26 +74,36 @@ async def upload_dataset(
                 # are the same bytes, so they make the dataset whole again.
                 await run_in_threadpool(files.put, key, upload.path, upload.sha256)
             return _already_uploaded(response, known)
+        quotas.check_datasets(container.redis, settings, tenant, upload.size)
         info = await run_in_threadpool(
-            inspect_dataset, upload.path, upload.filename, max_bytes=settings.max_upload_bytes
+            inspect_dataset,
+            upload.path,
+            upload.filename,
+            max_bytes=settings.max_upload_bytes,
+            max_columns=settings.max_columns,
+            profile=True,
         )
         dataset_id = new_id("ds")
         existing = datasets.claim_sha(tenant, upload.sha256, dataset_id)
         if existing and (meta := datasets.get(tenant, existing)):
             return _already_uploaded(response, meta)
+        profile = info.pop("profile", None)
+        expires_ts, expires_at = container.retention.expires_at()
         meta = {
             "id": dataset_id,
             "name": upload.name or upload.filename,
             "size_bytes": upload.size,
             "sha256": upload.sha256,
             "created_at": now(),
+            "expires_at": expires_at,
             **info,
         }
         try:
             # To the blob store (a multipart upload streamed from disk, for S3) before the record:
             # a dataset that exists in Redis always has its bytes.
             await run_in_threadpool(files.put, blob_keys.dataset(tenant, dataset_id), upload.path, upload.sha256)
-            datasets.create(tenant, meta)
+            datasets.create(tenant, meta, profile)
+            container.retention.schedule("dataset", tenant, dataset_id, expires_ts)
         except BaseException:
             datasets.release_sha(tenant, upload.sha256, dataset_id)
             with contextlib.suppress(BlobStoreUnavailable):  # the store may be what failed

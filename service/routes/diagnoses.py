@@ -10,6 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from core.ids import new_id, now
 from diagnosis.engine import diagnose
 from diagnosis.history import available_metrics
+from service import quotas
 from service.deps import ContainerDep, Plots, Tenant
 from service.diagnosis_request import DiagnosisRequest, check_histories
 from service.lookups import diagnosis_or_404
@@ -19,7 +20,7 @@ from service.problems import problem_responses
 from service.schemas import StoredDiagnosis
 
 router = APIRouter(prefix="/v1/diagnoses", tags=["diagnoses"])
-_ERRORS = problem_responses(401, 404, 422)
+_ERRORS = problem_responses(401, 404, 422, 429, 507)
 
 
 def _resource(record: dict[str, Any]) -> dict[str, Any]:
@@ -29,6 +30,7 @@ def _resource(record: dict[str, Any]) -> dict[str, Any]:
         "id": record["id"],
         "task": record["task"],
         "created_at": record["created_at"],
+        "expires_at": record.get("expires_at"),
         "links": {"self": base, "plots": plot_links(base, available_metrics(record["runs"]))},
     }
 
@@ -37,11 +39,21 @@ def _resource(record: dict[str, Any]) -> dict[str, Any]:
 async def create_diagnosis(body: DiagnosisRequest, response: Response, tenant: Tenant, container: ContainerDep) -> dict:
     histories = body.histories()
     check_histories(histories)
+    quotas.check_diagnoses(container.redis, container.settings, tenant)
     diagnosis = await run_in_threadpool(
         diagnose, histories, task=body.task, baseline_loss=body.baseline_loss, final=True
     )
-    record = {"id": new_id("dx"), "task": body.task, "created_at": now(), "runs": histories, "diagnosis": diagnosis}
+    expires_ts, expires_at = container.retention.expires_at()
+    record = {
+        "id": new_id("dx"),
+        "task": body.task,
+        "created_at": now(),
+        "expires_at": expires_at,
+        "runs": histories,
+        "diagnosis": diagnosis,
+    }
     container.diagnoses.create(tenant, record)
+    container.retention.schedule("diagnosis", tenant, record["id"], expires_ts)
     response.headers["Location"] = f"/v1/diagnoses/{record['id']}"
     return _resource(record)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from typing import Literal
 
 from fastapi import APIRouter, Request, Response
@@ -47,9 +48,22 @@ def readyz(request: Request) -> dict:
 @router.get(
     "/metrics",
     response_class=Response,
-    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
+    responses={
+        200: {"content": {"text/plain": {}}, "description": "Prometheus text format"},
+        401: {"model": ProblemDetails},
+    },
 )
 async def metrics(request: Request) -> Response:
+    token = request.app.state.container.settings.metrics_token
+    if token:
+        # Optional: a scraper outside the private network proves itself like an API client does.
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+            raise Problem(
+                401,
+                "GET /metrics needs 'Authorization: Bearer <token>' (LSTM_DOCTOR_METRICS_TOKEN).",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
     registry: Metrics = request.app.state.metrics
     # The collector reads Redis; off the event loop so a slow Redis does not stall other requests.
     body = await run_in_threadpool(registry.render)

@@ -5,18 +5,19 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-import redis.asyncio as aioredis
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from sse_starlette.sse import EventSourceResponse
+from starlette.background import BackgroundTask
 
-from core import keys
 from core.jobs import FINISHED
 from diagnosis.engine import MIN_EPOCHS, diagnose
 from service.deps import ContainerDep, Jobs, Plots, Tenant
+from service.event_hub import EventHub, StreamLimit
 from service.lookups import job_or_404
 from service.plot_responses import PLOT_RESPONSES, plot_response
 from service.presenters import columns, is_final, main_metric
@@ -100,6 +101,7 @@ _EVENT_ID = re.compile(r"\d{1,20}-\d{1,20}")
             "description": "Server-Sent Events; with `Accept: application/json`, a page of the "
             "recorded events, oldest first",
         },
+        **problem_responses(429),
         **_ERRORS,
     },
 )
@@ -123,7 +125,24 @@ async def job_events(
             )
         items, next_cursor = await asyncio.to_thread(jobs.events, tenant, job_id, after=after, limit=limit)
         return JSONResponse(EventPage(items=items, next_cursor=next_cursor).model_dump(mode="json"))
-    return EventSourceResponse(_stream(container.aredis, jobs, tenant, record), ping=15)
+    hub: EventHub = request.app.state.event_hub
+    settings = container.settings
+    try:
+        # Subscribed before what exists is read, so nothing published in between is lost.
+        subscription = await hub.subscribe(tenant, job_id)
+    except StreamLimit:
+        raise Problem(
+            429,
+            f"You already have {settings.max_streams_per_tenant} event streams open "
+            "(LSTM_DOCTOR_MAX_STREAMS_PER_TENANT); close one, or poll GET /v1/jobs/{id}.",
+            headers={"Retry-After": "5"},
+        ) from None
+    deadline = time.monotonic() + settings.max_stream_s
+    # The generator's own cleanup runs only once it started; the background task covers a client
+    # that left before the first event (closing twice is harmless).
+    return EventSourceResponse(
+        _stream(subscription, jobs, tenant, record, deadline), ping=15, background=BackgroundTask(subscription.close)
+    )
 
 
 def _wants_json(accept: str) -> bool:
@@ -134,12 +153,9 @@ def _wants_json(accept: str) -> bool:
     )
 
 
-async def _stream(client: aioredis.Redis, jobs: Jobs, tenant: str, record: dict) -> AsyncIterator[dict]:
+async def _stream(subscription, jobs: Jobs, tenant: str, record: dict, deadline: float) -> AsyncIterator[dict]:
     job_id = record["id"]
-    pubsub = client.pubsub()
-    # Subscribe before reading what exists, so nothing published in between is lost; replayed
-    # epochs are remembered so a live copy of one is not sent twice.
-    await pubsub.subscribe(keys.job_events(tenant, job_id))
+    # Replayed epochs are remembered so a live copy of one is not sent twice.
     try:
         latest = await asyncio.to_thread(jobs.get, tenant, job_id)
         record = latest or record
@@ -154,7 +170,14 @@ async def _stream(client: aioredis.Redis, jobs: Jobs, tenant: str, record: dict)
             yield _end(record)
             return
         while True:
-            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5.0)
+            left = deadline - time.monotonic()
+            if left <= 0 or subscription.lagging:
+                # A clean end the client can act on: reconnect to go on (history is replayed first).
+                latest = await asyncio.to_thread(jobs.get, tenant, job_id) or record
+                reason = "lagging" if subscription.lagging else "max_duration"
+                yield _end(latest, reason=reason)
+                return
+            message = await subscription.next(min(5.0, left))
             if message is None:
                 # Quiet for a while: make sure the job did not end (or vanish) without us hearing.
                 latest = await asyncio.to_thread(jobs.get, tenant, job_id)
@@ -162,7 +185,7 @@ async def _stream(client: aioredis.Redis, jobs: Jobs, tenant: str, record: dict)
                     yield _end(latest or {**record, "status": "deleted"})
                     return
                 continue
-            event = json.loads(message["data"])
+            event = json.loads(message)
             data = event["data"]
             if event["event"] == "epoch":
                 if (data["run"], data["epoch"]) in sent:
@@ -174,14 +197,13 @@ async def _stream(client: aioredis.Redis, jobs: Jobs, tenant: str, record: dict)
                 yield _end(latest or {**record, **data})
                 return
     finally:
-        await pubsub.unsubscribe()
-        await pubsub.aclose()
+        subscription.close()
 
 
-def _end(record: dict) -> dict:
-    return {
-        "event": "end",
-        "data": json.dumps(
-            {"status": record["status"], "verdict": record.get("verdict"), "error": record.get("error")}
-        ),
-    }
+def _end(record: dict, reason: str | None = None) -> dict:
+    """The last event. ``reason`` says why a stream ended before its job did (``max_duration``,
+    ``lagging``); absent when the job ended."""
+    data = {"status": record["status"], "verdict": record.get("verdict"), "error": record.get("error")}
+    if reason:
+        data["reason"] = reason
+    return {"event": "end", "data": json.dumps(data)}

@@ -11,21 +11,23 @@ from core.blobs import BlobCorrupt, BlobNotFound
 from core.blobs import keys as blob_keys
 from core.broker import enqueue
 from core.cudnn import cudnn_eligibility
-from core.data import resolve_spec
+from core.data import resolve_from_profile, resolve_spec
 from core.idempotency import fingerprint
 from core.ids import new_id, now
 from core.job_config import JobConfig
 from core.jobs import ACTIVE, FINISHED
 from core.webhooks.targets import AllowList, TargetRefused, check
+from service import quotas
 from service.deps import ContainerDep, Datasets, Jobs, Tenant
-from service.limits import limit_errors
+from service.edge import ID_PATTERNS
+from service.limits import cost_errors, limit_errors, raise_if_any
 from service.lookups import job_or_404
 from service.presenters import job_resource
 from service.problems import Problem, problem_responses
 from service.schemas import Job, JobStatus, Page
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
-_ERRORS = problem_responses(401, 404, 409, 422, 429)
+_ERRORS = problem_responses(401, 404, 409, 422, 429, 507)
 RETRY_AFTER_S = "2"
 
 
@@ -86,15 +88,8 @@ async def _accept_once(config: JobConfig, tenant: str, container: ContainerDep, 
 async def _accept(config: JobConfig, tenant: str, container: ContainerDep) -> dict:
     """Validates the config against the limits and the dataset, records the job and enqueues it."""
     settings, jobs, datasets = container.settings, container.jobs, container.datasets
-    if errors := limit_errors(config, settings):
-        raise Problem(
-            422,
-            "The job asks for more than this server allows: "
-            + "; ".join(f"{'.'.join(map(str, e['loc'][1:]))}: {e['msg']}" for e in errors)
-            + ".",
-            title="Validation failed",
-            errors=errors,
-        )
+    raise_if_any(limit_errors(config, settings))
+    quotas.check_jobs(container.redis, settings, tenant)
     if config.webhook is not None:
         try:
             await run_in_threadpool(check, config.webhook.url, AllowList.parse(settings.webhook_allow_hosts))
@@ -105,7 +100,8 @@ async def _accept(config: JobConfig, tenant: str, container: ContainerDep) -> di
                 title="Validation failed",
                 errors=[{"loc": ["body", "webhook", "url"], "msg": str(exc)}],
             ) from None
-    meta = datasets.get(tenant, config.dataset_id)
+    # Only an id shaped like ours is ever spelt into a Redis key.
+    meta = datasets.get(tenant, config.dataset_id) if ID_PATTERNS["datasets"][1].fullmatch(config.dataset_id) else None
     if meta is None:
         raise Problem(
             422,
@@ -113,17 +109,28 @@ async def _accept(config: JobConfig, tenant: str, container: ContainerDep) -> di
             title="Validation failed",
             errors=[{"loc": ["body", "dataset_id"], "msg": "unknown dataset"}],
         )
-    try:
-        path = await run_in_threadpool(container.blob_cache.file, blob_keys.dataset(tenant, meta["id"]), meta["sha256"])
-    except (BlobNotFound, BlobCorrupt):
-        raise Problem(
-            422,
-            f"The bytes of dataset {meta['id']} are missing or damaged in the blob store; upload "
-            "the file again (the same bytes restore this dataset).",
-            title="Validation failed",
-            errors=[{"loc": ["body", "dataset_id"], "msg": "dataset bytes missing"}],
-        ) from None
-    spec = await run_in_threadpool(resolve_spec, path, meta["format"], config.data, config.task)
+    missing = Problem(
+        422,
+        f"The bytes of dataset {meta['id']} are missing or damaged in the blob store; upload "
+        "the file again (the same bytes restore this dataset).",
+        title="Validation failed",
+        errors=[{"loc": ["body", "dataset_id"], "msg": "dataset bytes missing"}],
+    )
+    key = blob_keys.dataset(tenant, meta["id"])
+    # Checked against the profile stored at upload: no file is read (or fetched from the blob
+    # store) at submit time, except in the rare cases the profile cannot decide.
+    profile = datasets.profile(tenant, meta["id"])
+    spec = resolve_from_profile(profile, config.data, config.task) if profile else None
+    if spec is None:
+        try:
+            path = await run_in_threadpool(container.blob_cache.file, key, meta["sha256"])
+        except (BlobNotFound, BlobCorrupt):
+            raise missing from None
+        spec = await run_in_threadpool(resolve_spec, path, meta["format"], config.data, config.task)
+    elif not await run_in_threadpool(container.blobs.exists, key):
+        raise missing
+    cost, errors = cost_errors(config, spec, settings)
+    raise_if_any(errors)
     if jobs.active_count(tenant) >= settings.max_queued_jobs:
         raise Problem(
             429,
@@ -133,22 +140,26 @@ async def _accept(config: JobConfig, tenant: str, container: ContainerDep) -> di
         )
 
     job_id = new_id("job")
+    expires_ts, expires_at = container.retention.expires_at()
     record = {
         "id": job_id,
         "status": "queued",
         "dataset_id": meta["id"],
         "config": config.model_dump(mode="json"),
         "created_at": now(),
+        "expires_at": expires_at,
         "started_at": None,
         "finished_at": None,
         "device": None,
         "verdict": None,
         "error": None,
         "data_spec": spec,
+        "estimate": cost.as_dict(),
         "cudnn": cudnn_eligibility(config),
         "attempts": 0,
     }
     jobs.create(tenant, record)
+    container.retention.schedule("job", tenant, job_id, expires_ts)
     datasets.add_user(tenant, meta["id"], job_id)
     enqueue(container.celery, container.redis, tenant, job_id, config.device)
     return record

@@ -1,0 +1,123 @@
+"""One Redis pub/sub connection per API process, fanned out in memory to every open event stream.
+
+A connection per stream would let any tenant hold Redis connections at will; here a thousand
+streams cost one connection. The hub subscribes to the pattern of every job's event channel
+once, and hands each message to the queues of the streams watching that channel. Streams are
+capped per tenant (``LSTM_DOCTOR_MAX_STREAMS_PER_TENANT``) and in duration
+(``LSTM_DOCTOR_MAX_STREAM_S``, then a clean ``end`` event); both are per API process.
+
+A stream never depends on the hub alone: when it hears nothing for a while it reads the job's
+status itself, so a dropped connection delays events, it does not hang a stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import defaultdict
+
+import redis
+import redis.asyncio as aioredis
+
+from core import keys
+from core.logging import get_logger
+
+log = get_logger("service.event_hub")
+QUEUE_SIZE = 1_000  # events a slow client may lag behind before its stream is ended
+RECONNECT_S = 1.0
+
+
+class StreamLimit(Exception):
+    """The tenant already has as many open streams as allowed."""
+
+
+class Subscription:
+    def __init__(self, hub: EventHub, tenant: str, channel: str) -> None:
+        self.hub = hub
+        self.tenant = tenant
+        self.channel = channel
+        self.queue: asyncio.Queue[str] = asyncio.Queue(QUEUE_SIZE)
+        self.lagging = False  # set when the queue overflowed: the stream must end (the client reconnects)
+
+    def offer(self, data: str) -> None:
+        try:
+            self.queue.put_nowait(data)
+        except asyncio.QueueFull:
+            self.lagging = True
+
+    async def next(self, timeout_s: float) -> str | None:
+        try:
+            return await asyncio.wait_for(self.queue.get(), timeout_s)
+        except TimeoutError:
+            return None
+
+    def close(self) -> None:
+        self.hub._remove(self)
+
+
+class EventHub:
+    def __init__(self, client: aioredis.Redis, max_per_tenant: int) -> None:
+        self.client = client
+        self.max_per_tenant = max_per_tenant
+        self._by_channel: dict[str, set[Subscription]] = defaultdict(set)
+        self._per_tenant: dict[str, int] = defaultdict(int)
+        self._reader: asyncio.Task | None = None
+        self._ready = asyncio.Event()
+
+    def open_streams(self, tenant: str) -> int:
+        return self._per_tenant.get(tenant, 0)
+
+    async def subscribe(self, tenant: str, job_id: str) -> Subscription:
+        """A subscription to the job's events; raises StreamLimit past the tenant's cap. Returns
+        once the hub is listening, so nothing published after this call is missed."""
+        if self._per_tenant[tenant] >= self.max_per_tenant:
+            raise StreamLimit
+        sub = Subscription(self, tenant, keys.job_events(tenant, job_id))
+        self._per_tenant[tenant] += 1
+        self._by_channel[sub.channel].add(sub)
+        if self._reader is None or self._reader.done():
+            self._ready.clear()
+            self._reader = asyncio.create_task(self._read())
+        try:
+            await asyncio.wait_for(self._ready.wait(), 5.0)
+        except TimeoutError:
+            pass  # Redis is slow or away: the stream falls back on polling the job's status
+        return sub
+
+    def _remove(self, sub: Subscription) -> None:
+        subs = self._by_channel.get(sub.channel)
+        if subs is not None and sub in subs:
+            subs.discard(sub)
+            if not subs:
+                del self._by_channel[sub.channel]
+            self._per_tenant[sub.tenant] -= 1
+            if self._per_tenant[sub.tenant] <= 0:
+                del self._per_tenant[sub.tenant]
+
+    async def _read(self) -> None:
+        while self._by_channel:
+            pubsub = self.client.pubsub()
+            try:
+                await pubsub.psubscribe(keys.job_events_pattern())
+                self._ready.set()
+                while self._by_channel:
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                    if message is None:
+                        continue
+                    for sub in list(self._by_channel.get(message["channel"], ())):
+                        sub.offer(message["data"])
+            except (redis.RedisError, OSError) as exc:
+                log.warning("event_hub_disconnected", error=type(exc).__name__)
+                self._ready.clear()
+                await asyncio.sleep(RECONNECT_S)
+            finally:
+                self._ready.clear()  # before any await: a subscriber arriving now waits for the next psubscribe
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+        self._ready.clear()
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(BaseException):
+                await self._reader
