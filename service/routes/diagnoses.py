@@ -44,8 +44,9 @@ async def create_diagnosis(body: DiagnosisRequest, response: Response, tenant: T
         diagnose, histories, task=body.task, baseline_loss=body.baseline_loss, final=True
     )
     expires_ts, expires_at = container.retention.expires_at()
+    diagnosis_id = new_id("dx")
     record = {
-        "id": new_id("dx"),
+        "id": diagnosis_id,
         "task": body.task,
         "created_at": now(),
         "expires_at": expires_at,
@@ -53,8 +54,8 @@ async def create_diagnosis(body: DiagnosisRequest, response: Response, tenant: T
         "diagnosis": diagnosis,
     }
     container.diagnoses.create(tenant, record)
-    container.retention.schedule("diagnosis", tenant, record["id"], expires_ts)
-    response.headers["Location"] = f"/v1/diagnoses/{record['id']}"
+    container.retention.schedule("diagnosis", tenant, diagnosis_id, expires_ts)
+    response.headers["Location"] = f"/v1/diagnoses/{diagnosis_id}"
     return _resource(record)
 
 

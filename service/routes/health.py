@@ -50,7 +50,7 @@ def readyz(request: Request) -> dict:
     response_class=Response,
     responses={
         200: {"content": {"text/plain": {}}, "description": "Prometheus text format"},
-        401: {"model": ProblemDetails},
+        **problem_responses(401),
     },
 )
 async def metrics(request: Request) -> Response:
