@@ -144,6 +144,7 @@ class JobStore:
                 keys.job_heartbeat(tenant, job_id),
                 keys.job_event_log(tenant, job_id),
                 keys.job_deliveries(tenant, job_id),
+                keys.job_models(tenant, job_id),
                 *(keys.job_history(tenant, job_id, run) for run in range(1, runs + 1)),
             )
             p.zrem(keys.job_index(tenant), job_id)

@@ -21,6 +21,7 @@ from core.datasets import DatasetInUse, DatasetStore
 from core.diagnoses import DiagnosisStore
 from core.jobs import ACTIVE, JobStore
 from core.logging import get_logger
+from core.trained_models import delete_model_files
 
 log = get_logger("core.retention")
 KINDS = ("dataset", "job", "diagnosis")
@@ -77,6 +78,7 @@ def sweep(
                     continue
                 datasets.remove_user(tenant, record["dataset_id"], record_id)
                 jobs.delete(tenant, record_id, record["config"]["training"]["repeats"])
+                delete_model_files(blobs, tenant, record_id)
                 removed += 1
         elif kind == "dataset":
             try:

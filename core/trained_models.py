@@ -12,6 +12,14 @@ from typing import Any
 import redis
 
 from core import keys
+from core.blobs import BlobStore
+from core.blobs import keys as blob_keys
+
+
+def delete_model_files(blobs: BlobStore, tenant: str, job_id: str) -> None:
+    """Removes every model file of a job (its records go with the job: `JobStore.delete`)."""
+    for key in list(blobs.keys(blob_keys.job_models_prefix(tenant, job_id))):
+        blobs.delete(key)
 
 
 class ModelStore:
@@ -28,9 +36,3 @@ class ModelStore:
     def all(self, tenant: str, job_id: str) -> dict[int, dict[str, Any]]:
         raw = self.r.hgetall(keys.job_models(tenant, job_id))
         return {int(run): json.loads(value) for run, value in raw.items()}
-
-    def delete(self, tenant: str, job_id: str) -> list[dict[str, Any]]:
-        """Forgets the job's models; returns their records so the caller can delete the blobs."""
-        records = list(self.all(tenant, job_id).values())
-        self.r.delete(keys.job_models(tenant, job_id))
-        return records

@@ -183,7 +183,7 @@ def test_bad_csv_rows_and_sizes(client, table_job):
     assert many.status_code == 413 and "LSTM_DOCTOR_MAX_PREDICTION_ROWS" in many.json()["detail"], many.text
 
 
-def test_npz_model_predicts_from_x(client, worker, bundle, tmp_path):
+def test_npz_model_predicts_from_x(client, worker, bundle, tmp_path, settings):
     rng = np.random.default_rng(5)
     X = rng.normal(size=(80, 4, 2))
     y = X[:, -1, 0] * 2.0 + 1.0
@@ -217,6 +217,13 @@ def test_npz_model_predicts_from_x(client, worker, bundle, tmp_path):
         f"/v1/jobs/{job['id']}/predictions", content="a,b\n1,2\n", headers={"Content-Type": "text/csv"}
     )
     assert table_rows.status_code == 415, table_rows.text
+
+    # Deleting the job deletes its model files too.
+    store = open_blob_store(settings)
+    prefix = blob_keys.job_models_prefix("default", job["id"])
+    assert list(store.keys(prefix)) == [f"{prefix}run-1.keras"]
+    assert client.delete(f"/v1/jobs/{job['id']}").status_code == 204
+    assert list(store.keys(prefix)) == []
 
 
 def test_events_as_a_json_list_match_the_stream(client, table_job):

@@ -16,6 +16,7 @@ from core.idempotency import fingerprint
 from core.ids import new_id, now
 from core.job_config import JobConfig
 from core.jobs import ACTIVE, FINISHED
+from core.trained_models import delete_model_files
 from core.webhooks.targets import AllowList, TargetRefused, check
 from service import quotas
 from service.deps import ContainerDep, Datasets, Jobs, Tenant
@@ -211,6 +212,5 @@ def delete_job(job_id: str, tenant: Tenant, jobs: Jobs, datasets: Datasets, cont
         _cancel(jobs, datasets, tenant, record)
     datasets.remove_user(tenant, record["dataset_id"], job_id)
     jobs.delete(tenant, job_id, record["config"]["training"]["repeats"])
-    for model in container.models.delete(tenant, job_id):
-        container.blobs.delete(model["blob"])
+    delete_model_files(container.blobs, tenant, job_id)
     return Response(status_code=204)
