@@ -180,7 +180,7 @@ def measure(c: RunCurves, baseline: float | None) -> Features:
         smooth_best = int(np.argmin(smooth_val))
         lowest = float(smooth_val[smooth_best])
         features.update(
-            val_peak=float(np.max(val[1:])) / reference if epochs > 1 else 0.0,
+            val_peak=float(np.max(val[1:])) / reference if len(val) > 1 else 0.0,
             best_epoch=best + 1,
             best_position=(best + 1) / epochs,
             rise=float(smooth_val[-1] / lowest - 1.0) if lowest > 0 else 0.0,

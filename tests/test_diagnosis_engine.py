@@ -362,3 +362,10 @@ def test_any_history_gets_a_json_safe_diagnosis(runs, baseline):
     result = diagnose(runs, baseline_loss=baseline)
     json.dumps(result, allow_nan=False)
     assert result["verdict"] in {"underfit", "overfit", "good_fit", "unstable", "inconclusive"}
+
+
+@pytest.mark.parametrize("val", [[], [0.5], [0.5, None], [0.4, 0.3]])
+def test_a_validation_curve_shorter_than_training_is_read(val):
+    result = diagnose([{"loss": [0.7, 0.5, 0.4, 0.35], "val_loss": val}], baseline_loss=LN2)
+    assert result["verdict"] in {"underfit", "overfit", "good_fit", "unstable", "inconclusive"}
+    json.dumps(result, allow_nan=False)
