@@ -21,8 +21,9 @@ from core.webhooks.deliveries import DeliveryStore, payload, webhook_event
 ACTIVE = ("queued", "running")
 FINISHED = ("succeeded", "failed", "cancelled")
 
-# KEYS[1] job hash; ARGV[1] JSON list of allowed current statuses; ARGV[2] new status;
-# ARGV[3..] field/value pairs to set with it. Returns the previous status, or false.
+# KEYS[1] job hash, KEYS[2] job counts by status; ARGV[1] JSON list of allowed current statuses;
+# ARGV[2] new status; ARGV[3..] field/value pairs to set with it. Returns the previous status, or
+# false. The counts move in the same step, so /metrics reads them instead of every job.
 _TRANSITION = """
 local current = redis.call('HGET', KEYS[1], 'status')
 if not current then return false end
@@ -30,6 +31,8 @@ local allowed = cjson.decode(ARGV[1])
 for _, s in ipairs(allowed) do
   if cjson.encode(s) == current then
     redis.call('HSET', KEYS[1], 'status', cjson.encode(ARGV[2]))
+    redis.call('HINCRBY', KEYS[2], cjson.decode(current), -1)
+    redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
     for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
     return current
   end
@@ -84,6 +87,7 @@ class JobStore:
             p.hset(keys.job(tenant, job["id"]), mapping=_encode(job))
             p.zadd(keys.job_index(tenant), {job["id"]: 0})
             p.sadd(keys.active_jobs(tenant), job["id"])
+            p.hincrby(keys.job_counts(), job["status"], 1)
             p.execute()
 
     def get(self, tenant: str, job_id: str) -> dict[str, Any] | None:
@@ -102,7 +106,7 @@ class JobStore:
         args: list[str] = [json.dumps(list(allowed)), status]
         for name, value in _encode(fields).items():
             args += [name, value]
-        previous = self._transition(keys=[keys.job(tenant, job_id)], args=args)
+        previous = self._transition(keys=[keys.job(tenant, job_id), keys.job_counts()], args=args)
         if previous is None:
             return None
         member = f"{tenant}/{job_id}"
@@ -137,7 +141,9 @@ class JobStore:
 
     def delete(self, tenant: str, job_id: str, runs: int) -> None:
         """Removes the job; its cancel flag stays (it expires) so a worker still training it stops."""
+        status = self.r.hget(keys.job(tenant, job_id), "status")
         with self.r.pipeline() as p:
+            p.delete(keys.job(tenant, job_id))
             p.delete(
                 keys.job(tenant, job_id),
                 keys.job_diagnosis(tenant, job_id),
@@ -150,7 +156,10 @@ class JobStore:
             p.zrem(keys.job_index(tenant), job_id)
             p.srem(keys.active_jobs(tenant), job_id)
             p.srem(keys.running_jobs(), f"{tenant}/{job_id}")
-            p.execute()
+            removed = p.execute()[0]
+        if removed and status:
+            # Only the caller whose DEL removed the record counts it out.
+            self.r.hincrby(keys.job_counts(), json.loads(status), -1)
 
     # Histories
     def append_epoch(self, tenant: str, job_id: str, run: int, metrics: dict[str, float | None]) -> int:
@@ -244,12 +253,25 @@ class JobStore:
         return items, (items[-1]["id"] if len(entries) > limit else None)
 
     # Operations
-    def count_by_status(self, batch: int = 500) -> dict[str, int]:
-        """Jobs per status across every tenant (for /metrics).
+    def counts(self) -> dict[str, int]:
+        """Stored jobs per status across every tenant (for /metrics): one HGETALL of the counts
+        kept as jobs are created, change state and are deleted, so a scrape is O(1) in jobs.
+        Counted from the records once when the counts do not exist yet (an older keyspace)."""
+        raw = self.r.hgetall(keys.job_counts())
+        if not raw and self.r.set(keys.job_counts_rebuild(), 1, nx=True, ex=600):
+            counted = self.count_by_status()
+            with self.r.pipeline() as p:
+                for name, count in counted.items():
+                    p.hincrby(keys.job_counts(), name, count)
+                p.execute()
+            raw = self.r.hgetall(keys.job_counts())
+        counts = dict.fromkeys((*ACTIVE, *FINISHED), 0)
+        counts.update({name: max(int(value), 0) for name, value in raw.items()})
+        return counts
 
-        One pipelined HGET per stored job, so a scrape costs O(jobs); fine while finished jobs are
-        deleted or counted in the thousands, worth a maintained counter beyond that.
-        """
+    def count_by_status(self, batch: int = 500) -> dict[str, int]:
+        """Jobs per status across every tenant, counted from the records: O(jobs). Only used to
+        seed the maintained counts (``counts``) of a keyspace that has none."""
         counts = dict.fromkeys((*ACTIVE, *FINISHED), 0)
         for index in self.r.scan_iter(match=keys.job_index_pattern(), count=100):
             tenant = keys.tenant_of(index)

@@ -148,6 +148,11 @@ def job_counts() -> str:
     return f"{PREFIX}:job-counts"
 
 
+def job_counts_rebuild() -> str:
+    """Lock of the one-off count of a keyspace that has no job counts yet."""
+    return f"{PREFIX}:job-counts-rebuild"
+
+
 def running_jobs() -> str:
     """Set of "tenant/job_id" of every running job, across tenants: what the reaper watches."""
     return f"{PREFIX}:running"

@@ -1,5 +1,6 @@
 """Prometheus metrics of one app: HTTP traffic measured by the middleware, and the state of the
-service (jobs by status, queue depth, workers online) read from Redis at scrape time.
+service (jobs by status, queue depth, workers online) read from Redis at scrape time: a fixed
+number of reads (the job counts are kept as jobs change state), whatever the number of jobs.
 
 Each app owns its ``CollectorRegistry``: several apps live in one test process, and the global
 default registry would refuse a second set of metrics with the same names.
@@ -39,7 +40,7 @@ class ServiceStateCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         up = GaugeMetricFamily(f"{NAMESPACE}_redis_up", "1 when Redis answered this scrape, else 0.")
         try:
-            by_status = self.jobs.count_by_status()
+            by_status = self.jobs.counts()
             depths = {queue: self.client.llen(queue) for queue in QUEUES}
             online = worker_registry.online(self.client)
         except redis.RedisError as exc:

@@ -300,3 +300,33 @@ def test_profile_stored_at_upload_resolves_like_the_file(tmp_path):
         decided += 1
         assert from_profile == _outcome(resolve_spec, path, fmt, config, task), (path.name, task, data)
     assert decided >= len(checks) * 3 // 4
+
+
+def test_job_counts_are_kept_as_jobs_change_and_a_scrape_scans_nothing(tmp_path):
+    import redis
+
+    from core.embedded_redis import EmbeddedRedis
+    from service.metrics import Metrics
+
+    with EmbeddedRedis(tmp_path / "redis") as server:
+        client = redis.Redis.from_url(server.url, decode_responses=True)
+        jobs = JobStore(client)
+        record = {"status": "queued", "config": {"training": {"repeats": 1}}, "dataset_id": "ds_x"}
+        for tenant in ("a", "b"):
+            for i in range(4):
+                jobs.create(tenant, {**record, "id": f"job_{tenant}{i}"})
+        jobs.transition("a", "job_a0", ("queued",), "running")
+        jobs.transition("a", "job_a0", ("running",), "succeeded")
+        jobs.transition("a", "job_a1", ("queued",), "cancelled")
+        jobs.transition("a", "job_a1", ("queued",), "running")  # refused: counts must not move
+        jobs.delete("b", "job_b0", 1)
+        jobs.delete("b", "job_b0", 1)  # twice: counted out once
+        assert jobs.counts() == jobs.count_by_status() == {
+            "queued": 5, "running": 0, "succeeded": 1, "failed": 0, "cancelled": 1}
+        scans = int(client.info("commandstats").get("cmdstat_scan", {}).get("calls", 0))
+        scraped = Metrics(client).render().decode()
+        assert 'lstm_doctor_jobs{status="queued"} 5.0' in scraped
+        assert int(client.info("commandstats").get("cmdstat_scan", {}).get("calls", 0)) == scans
+        # A keyspace from before the counts existed is counted once, then kept.
+        client.delete("ld:job-counts")
+        assert jobs.counts()["queued"] == 5
