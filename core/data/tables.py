@@ -11,6 +11,7 @@ Rows are counted from 1 for the first data row after the header; blank lines are
 from __future__ import annotations
 
 import codecs
+import csv
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ _OTHER_DELIMITERS = (";", "\t", "|")
 # job on it is judged by reading the column again).
 LABEL_CAP = 1024
 PROFILE_LABEL_BUDGET = 16_384  # label values kept over all columns of one profile
+_NO_ROW = np.iinfo(np.int64).max
 
 
 class LabelSet:
@@ -50,50 +52,35 @@ class LabelSet:
         self.last: dict[float | str, int] = {}
         self.many = False
 
-    def add(self, values: np.ndarray, positions: np.ndarray, row0: int) -> None:
-        """`values`: valid values of one block (numbers, or dictionary codes with `names`), at
-        `positions` within the block."""
-        if self.many or not len(values):
-            return
-        uniq, first = np.unique(values, return_index=True)
-        if len(uniq) > LABEL_CAP:
-            self._too_many()
-            return
-        _, last_rev = np.unique(values[::-1], return_index=True)
-        last = len(values) - 1 - last_rev
-        for value, first_at, last_at in zip(uniq.tolist(), positions[first].tolist(), positions[last].tolist()):
-            self.first.setdefault(value, row0 + first_at)
-            self.last[value] = row0 + last_at
-        if len(self.first) > LABEL_CAP:
-            self._too_many()
-
     def add_numbers(self, numbers: pa.Array, row0: int) -> None:
-        if self.many:
-            return
-        values = numbers.to_numpy(zero_copy_only=False)
-        valid = np.isfinite(values)
-        positions = np.flatnonzero(valid)
-        self.add(values[positions], positions, row0)
+        self._add(numbers, row0, numeric=True)
 
     def add_text(self, text: pa.Array, row0: int) -> None:
-        if self.many:
+        self._add(text, row0, numeric=False)
+
+    def _add(self, values: pa.Array, row0: int, *, numeric: bool) -> None:
+        """One block: its distinct values by a hash pass (pyarrow's dictionary encoding) and each
+        one's first and last row by unbuffered min/max, O(rows); no sort."""
+        if self.many or not len(values):
             return
-        encoded = text.dictionary_encode()
+        encoded = values.dictionary_encode()
         names = encoded.dictionary.to_pylist()
         if len(names) > LABEL_CAP:
             self._too_many()
             return
-        codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
+        codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
         positions = np.flatnonzero(codes >= 0)
-        before = (dict(self.first), dict(self.last))
-        self.first, self.last = {}, {}
-        self.add(codes[positions], positions, row0)
-        coded_first, coded_last = self.first, self.last
-        self.first, self.last = before
-        for code, row in coded_first.items():
-            self.first.setdefault(str(names[int(code)]), row)
-        for code, row in coded_last.items():
-            self.last[str(names[int(code)])] = row
+        codes = codes[positions]
+        first = np.full(len(names), _NO_ROW)
+        last = np.full(len(names), -1)
+        np.minimum.at(first, codes, positions)
+        np.maximum.at(last, codes, positions)
+        for code, name in enumerate(names):
+            if last[code] < 0 or name is None or (numeric and not np.isfinite(name)):
+                continue
+            value = float(name) if numeric else str(name)
+            self.first.setdefault(value, row0 + int(first[code]))
+            self.last[value] = row0 + int(last[code])
         if len(self.first) > LABEL_CAP:
             self._too_many()
 
@@ -201,6 +188,9 @@ def scan_table(
     if fmt != "csv":
         return _scan(fmt, *_parquet_batches(path, max_bytes, max_columns), numbers, labels)
     _check_text(path)
+    if max_columns is not None:
+        # From the first line alone: a 20,000-column header is refused before pyarrow parses a block.
+        _check_width(_header_fields(path), max_columns)
     names, text_columns = _csv_header(path, max_columns)
     for attempt in range(_MAX_RETYPES + 1):
         try:
@@ -455,6 +445,12 @@ def _csv_header(path: Path, max_columns: int | None) -> tuple[list[str], set[int
             "Add a header row that names each column.",
         )
     return names, text_columns
+
+
+def _header_fields(path: Path) -> int:
+    with path.open("rb") as f:
+        line = f.readline(_MAX_BLOCK)
+    return len(next(csv.reader([line.decode("utf-8", "replace")]), []))
 
 
 def _check_width(columns: int, max_columns: int | None) -> None:
