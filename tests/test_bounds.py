@@ -330,3 +330,40 @@ def test_job_counts_are_kept_as_jobs_change_and_a_scrape_scans_nothing(tmp_path)
         # A keyspace from before the counts existed is counted once, then kept.
         client.delete("ld:job-counts")
         assert jobs.counts()["queued"] == 5
+
+
+def test_a_trainer_past_its_memory_budget_fails_with_resource_limit(tmp_path, monkeypatch):
+    """The runner's path with a real Redis, blob store and dataset: a budget nothing fits in
+    (the guard's slack made negative) fails the job with `resource_limit` instead of training."""
+    import hashlib
+
+    import redis
+
+    from core.blobs import open_blob_cache
+    from core.embedded_redis import EmbeddedRedis
+    from core.trained_models import ModelStore
+    from tests.helpers import classic_csv
+    from worker import runner
+
+    monkeypatch.setattr(runner, "JOB_MEMORY_SLACK_BYTES", -1)
+    with EmbeddedRedis(tmp_path / "redis") as server:
+        settings = Settings(redis_url=server.url, data_dir=tmp_path, max_job_memory_mb=0, log_level="WARNING",
+                            _env_file=None)
+        client = redis.Redis.from_url(server.url, decode_responses=True)
+        jobs, datasets, cache = JobStore(client), DatasetStore(client), open_blob_cache(settings)
+        content = classic_csv(rows=200)
+        staged = tmp_path / "staged.csv"
+        staged.write_bytes(content)
+        sha = hashlib.sha256(content).hexdigest()
+        ds, job = "ds_000000000000bbbbbbbbbbbb", "job_000000000000bbbbbbbbbbbb"
+        cache.put(blob_keys.dataset("t", ds), staged, sha)
+        datasets.create("t", {"id": ds, "sha256": sha, "format": "csv", "size_bytes": len(content)})
+        config = JobConfig.model_validate({"dataset_id": ds, "data": {"target": "label"},
+                                                        "training": {"epochs": 2}})
+        jobs.create("t", {"id": job, "status": "queued", "dataset_id": ds, "attempts": 0,
+                          "config": config.model_dump(mode="json")})
+        runner.JobRunner(settings, jobs, datasets, cache, ModelStore(client), "test-host").run("t", job)
+        record = jobs.get("t", job)
+        assert record["status"] == "failed" and record["error"]["type"] == "resource_limit", record["error"]
+        assert "LSTM_DOCTOR_MAX_JOB_MEMORY_MB" in record["error"]["message"]
+        assert jobs.history("t", job, config.training.repeats) == [[]]
