@@ -16,6 +16,25 @@ MAX_LIST = 64  # LSTM or Dense layers
 MAX_COUNT = 1_000_000  # epochs, patience, window, horizon, units
 ColumnName = Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
 
+# The metric Keras reports beside the loss for each task: what a job's plots and its diagnosis
+# show next to the loss.
+MAIN_METRIC: dict[str, str] = {
+    "binary_classification": "accuracy",
+    "multiclass_classification": "accuracy",
+    "regression": "mae",
+}
+
+
+def main_metric(task: str | None) -> str:
+    """The task's main metric; accuracy when the task is not known (a history sent without one)."""
+    return MAIN_METRIC.get(task or "", "accuracy")
+
+
+def run_seeds(seed: int, runs: int) -> list[int]:
+    """The seed of each run (run 1 first): ``seed, seed + 1, …``, so every run is independent and
+    each one can be reproduced on its own."""
+    return [seed + i for i in range(runs)]
+
 
 class _Strict(BaseModel):
     # Unknown fields are a 422 naming the field: a typo must not silently train the default.

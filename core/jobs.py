@@ -174,12 +174,6 @@ class JobStore:
                 p.lrange(keys.job_history(tenant, job_id, run), 0, -1)
             return [[json.loads(e) for e in epochs] for epochs in p.execute()]
 
-    def history_length(self, tenant: str, job_id: str, runs: int) -> int:
-        with self.r.pipeline() as p:
-            for run in range(1, runs + 1):
-                p.llen(keys.job_history(tenant, job_id, run))
-            return sum(p.execute())
-
     def reset_history(self, tenant: str, job_id: str, runs: int) -> None:
         self.r.delete(*(keys.job_history(tenant, job_id, run) for run in range(1, runs + 1)))
 

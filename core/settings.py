@@ -106,6 +106,12 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", description="Log level (structured JSON lines).")
 
     @property
+    def heartbeat_ttl_s(self) -> float:
+        """How long a heartbeat or presence key lives: three beats, so one late beat (a busy
+        machine, a Redis hiccup) is not taken for a vanished worker."""
+        return self.heartbeat_s * 3
+
+    @property
     def max_upload_bytes(self) -> int:
         return self.max_upload_mb * 1024 * 1024
 

@@ -11,7 +11,7 @@ import textwrap
 from collections.abc import Mapping
 from typing import Any
 
-Diagnosis = Mapping[str, Any]
+DiagnosisData = Mapping[str, Any]
 
 # Evidence shown in the report, in reading order: what happened, then how it compares.
 EVIDENCE_LABELS = {
@@ -34,12 +34,12 @@ MAX_RECOMMENDATIONS = 5
 MAX_SUMMARY_LINES = 4
 
 
-def verdict(diagnosis: Diagnosis | None) -> str | None:
+def verdict(diagnosis: DiagnosisData | None) -> str | None:
     value = (diagnosis or {}).get("verdict")
     return value if isinstance(value, str) and value else None
 
 
-def verdict_label(diagnosis: Diagnosis | None) -> str | None:
+def verdict_label(diagnosis: DiagnosisData | None) -> str | None:
     """``"Verdict: overfit"``, marked provisional while the job still runs."""
     word = verdict(diagnosis)
     if word is None:
@@ -51,7 +51,7 @@ def verdict_label(diagnosis: Diagnosis | None) -> str | None:
     return label
 
 
-def best_epoch(diagnosis: Diagnosis | None, epochs: int) -> int | None:
+def best_epoch(diagnosis: DiagnosisData | None, epochs: int) -> int | None:
     """The 1-based best epoch, if the diagnosis names one inside the plotted history."""
     evidence = (diagnosis or {}).get("evidence")
     value = evidence.get("best_epoch") if isinstance(evidence, Mapping) else None
@@ -61,19 +61,19 @@ def best_epoch(diagnosis: Diagnosis | None, epochs: int) -> int | None:
     return epoch if 1 <= epoch <= epochs else None
 
 
-def baseline_loss(diagnosis: Diagnosis | None) -> float | None:
+def baseline_loss(diagnosis: DiagnosisData | None) -> float | None:
     """The trivial predictor's loss, the line a model that learned nothing sits on."""
     evidence = (diagnosis or {}).get("evidence")
     value = evidence.get("baseline_loss") if isinstance(evidence, Mapping) else None
     return float(value) if _is_number(value) and value > 0 else None
 
 
-def confidence_line(diagnosis: Diagnosis) -> str:
+def confidence_line(diagnosis: DiagnosisData) -> str:
     confidence = diagnosis.get("confidence")
     return f"confidence {confidence:.0%}" if _is_number(confidence) else ""
 
 
-def body_text(diagnosis: Diagnosis, width: int) -> str:
+def body_text(diagnosis: DiagnosisData, width: int) -> str:
     """Summary, reasons, flags, per-run verdicts and recommendations, wrapped to ``width``."""
     blocks = []
     summary = diagnosis.get("summary")
@@ -97,7 +97,7 @@ def body_text(diagnosis: Diagnosis, width: int) -> str:
     return "\n\n".join(blocks)
 
 
-def evidence_rows(diagnosis: Diagnosis) -> list[tuple[str, str]]:
+def evidence_rows(diagnosis: DiagnosisData) -> list[tuple[str, str]]:
     """(label, formatted value) for each numeric evidence field, known fields first."""
     evidence = diagnosis.get("evidence")
     if not isinstance(evidence, Mapping):

@@ -34,7 +34,7 @@ from diagnosis.history import (
     resolve_metric,
     train_metrics,
 )
-from diagnosis.plot_text import Diagnosis
+from diagnosis.plot_text import DiagnosisData
 
 FORMATS = ("png", "svg")
 X_LABEL = "No. of Epochs"
@@ -60,19 +60,21 @@ class UnknownMetric(KeyError):
         return f"no run records the metric {self.metric!r}; metrics recorded: {names}"
 
 
-def render_metric(runs: Sequence[History], metric: str, diagnosis: Diagnosis | None = None, fmt: str = "png") -> bytes:
+def render_metric(
+    runs: Sequence[History], metric: str, diagnosis: DiagnosisData | None = None, fmt: str = "png"
+) -> bytes:
     """One metric's training and validation curves, as PNG or SVG bytes."""
     _check_format(fmt)
     return _encode(metric_figure(runs, metric, diagnosis), fmt)
 
 
-def render_report(runs: Sequence[History], diagnosis: Diagnosis | None = None, fmt: str = "png") -> bytes:
+def render_report(runs: Sequence[History], diagnosis: DiagnosisData | None = None, fmt: str = "png") -> bytes:
     """Loss, the main metric and the diagnosis in words on one sheet, as PNG or SVG bytes."""
     _check_format(fmt)
     return _encode(report_figure(runs, diagnosis), fmt)
 
 
-def metric_figure(runs: Sequence[History], metric: str, diagnosis: Diagnosis | None = None) -> Figure:
+def metric_figure(runs: Sequence[History], metric: str, diagnosis: DiagnosisData | None = None) -> Figure:
     """The figure ``render_metric`` encodes; exposed so tests can inspect the artists."""
     curves = _curves(runs, metric)
     fig = _new_figure(style.METRIC_SIZE_IN)
@@ -85,7 +87,7 @@ def metric_figure(runs: Sequence[History], metric: str, diagnosis: Diagnosis | N
     return fig
 
 
-def report_figure(runs: Sequence[History], diagnosis: Diagnosis | None = None) -> Figure:
+def report_figure(runs: Sequence[History], diagnosis: DiagnosisData | None = None) -> Figure:
     """The figure ``render_report`` encodes: two plots above, the diagnosis in words below."""
     fig = _new_figure(style.REPORT_SIZE_IN)
     rows = fig.add_gridspec(2, 1, height_ratios=(5, 3.6))
@@ -111,7 +113,7 @@ def report_figure(runs: Sequence[History], diagnosis: Diagnosis | None = None) -
 
 
 @dataclass(frozen=True)
-class Curves:
+class PlottedMetric:
     """One metric across runs, each row padded with NaN to the longest run."""
 
     name: str  # as titled: the public name ("accuracy" for any spelling)
@@ -125,7 +127,7 @@ class Curves:
         return self.train.shape[1]
 
 
-def _curves(runs: Sequence[History], metric: str) -> Curves:
+def _curves(runs: Sequence[History], metric: str) -> PlottedMetric:
     keys = [_metric_key(history, metric) for history in runs]
     # Every Keras history has a loss, so a run that has not finished an epoch yet still gets
     # an (empty) loss plot rather than a 404; other metrics must be recorded somewhere.
@@ -135,7 +137,7 @@ def _curves(runs: Sequence[History], metric: str) -> Curves:
     val = [as_array(h.get(f"val_{k}", ())) if k else np.empty(0) for h, k in zip(runs, keys)]
     epochs = max((len(values) for values in train + val), default=0)
     non_finite = {int(i) + 1 for values in train + val for i in np.flatnonzero(~np.isfinite(values))}
-    return Curves(
+    return PlottedMetric(
         name="accuracy" if metric in ACCURACY_ALIASES else metric,
         train=_rows(train, epochs),
         val=_rows(val, epochs),
@@ -175,7 +177,7 @@ def _new_figure(size: tuple[float, float]) -> Figure:
     return Figure(figsize=size, dpi=style.DPI, facecolor="white", layout="constrained")
 
 
-def _draw_curves(ax: Axes, curves: Curves, diagnosis: Diagnosis | None) -> None:
+def _draw_curves(ax: Axes, curves: PlottedMetric, diagnosis: DiagnosisData | None) -> None:
     epochs = np.arange(1, curves.epochs + 1)
     means = {}
     for kind, rows, look in (("training", curves.train, style.TRAIN), ("validation", curves.val, style.VAL)):
@@ -258,7 +260,7 @@ def _mark_best_epoch(ax: Axes, epoch: int, curve: np.ndarray, epochs: int) -> No
     )
 
 
-def _style_axes(ax: Axes, curves: Curves) -> None:
+def _style_axes(ax: Axes, curves: PlottedMetric) -> None:
     ax.set_title(
         f"Training vs Validation {curves.name}",
         loc="left",
@@ -335,7 +337,7 @@ def _mark_non_finite(ax: Axes, epochs: np.ndarray) -> None:
     )
 
 
-def _add_legend(ax: Axes, curves: Curves) -> None:
+def _add_legend(ax: Axes, curves: PlottedMetric) -> None:
     handles, _ = ax.get_legend_handles_labels()
     if curves.train.shape[0] > 1:
         handles.append(
@@ -355,7 +357,7 @@ def _draw_placeholder(ax: Axes, message: str) -> None:
     )
 
 
-def _draw_diagnosis(words: Axes, numbers: Axes, diagnosis: Diagnosis | None) -> None:
+def _draw_diagnosis(words: Axes, numbers: Axes, diagnosis: DiagnosisData | None) -> None:
     """The verdict and its reasons on the left, the evidence numbers on the right."""
     for ax in (words, numbers):
         ax.set_axis_off()

@@ -21,8 +21,9 @@ from service.readiness import Readiness, probe_client
 from service.routes import datasets, diagnoses, health, job_models, job_results, jobs, predictions, webhooks
 
 
-def create_app(settings: Settings | None = None, container: Container | None = None) -> FastAPI:
-    settings = settings or Settings()
+def create_app(settings: Settings, container: Container | None = None) -> FastAPI:
+    """The app for ``settings``, which the caller built once (a process builds its Settings at
+    its entry point and hands them down; nothing below reads the environment again)."""
     configure_logging(settings.log_level)
     container = container or Container.from_settings(settings)
     # Probes and scrapes use their own short-timeout client: they must answer fast, Redis or not.
@@ -53,10 +54,16 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     quotas.install(app)
     # Last added runs first: request id and metrics see every answer, 304s and 413s included.
     app.add_middleware(ConditionalGetMiddleware)
-    app.add_middleware(BodyLimitMiddleware, multipart_max_bytes=container.settings.max_upload_bytes)
+    app.add_middleware(BodyLimitMiddleware, max_upload_bytes=container.settings.max_upload_bytes)
     # Authentication and id shapes are checked before any body is read (or any limit applied).
     app.add_middleware(EdgeMiddleware, keyring=container.keyring)
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
     for module in (health, datasets, jobs, job_results, job_models, predictions, webhooks, diagnoses):
         app.include_router(module.router)
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """Entry point of each API process when uvicorn runs several (LSTM_DOCTOR_API_WORKERS > 1):
+    every process builds its Settings from the environment, which `lstm-doctor` filled."""
+    return create_app(Settings())

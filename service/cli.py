@@ -34,7 +34,7 @@ def run_api(settings: Settings) -> None:
     if settings.api_workers > 1:
         # Each process builds its own app from the environment, which holds every setting
         # (`serve` exports the embedded Redis' URL before getting here).
-        uvicorn.run("service.app:create_app", factory=True, workers=settings.api_workers, **options)
+        uvicorn.run("service.app:app_from_environment", factory=True, workers=settings.api_workers, **options)
     else:
         uvicorn.run(create_app(settings), **options)
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from core.job_config import Task
-from service.problems import Problem
+from service.problems import invalid
 
 MAX_EPOCHS = 100_000
 MAX_RUNS = 100
@@ -60,11 +60,4 @@ def check_histories(histories: list[dict[str, list[Any]]]) -> None:
             if length != lengths["loss"]:
                 errors.append({"loc": [*where, name], "msg": f"has {length} epochs but 'loss' has {lengths['loss']}"})
     if errors:
-        raise Problem(
-            422,
-            "The history cannot be read: "
-            + "; ".join(f"{'.'.join(map(str, e['loc'][1:]))}: {e['msg']}" for e in errors[:5])
-            + ".",
-            title="Validation failed",
-            errors=errors,
-        )
+        raise invalid("The history cannot be read: ", errors)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from core.cost import Estimate, estimate, over_budget
 from core.job_config import JobConfig
 from core.settings import Settings
-from service.problems import Problem
+from service.problems import invalid
 
 
 def limit_errors(config: JobConfig, settings: Settings) -> list[dict]:
@@ -57,9 +57,4 @@ def cost_errors(config: JobConfig, spec: dict, settings: Settings) -> tuple[Esti
 
 def raise_if_any(errors: list[dict], what: str = "The job asks for more than this server allows") -> None:
     if errors:
-        raise Problem(
-            422,
-            f"{what}: " + "; ".join(f"{'.'.join(map(str, e['loc'][1:]))}: {e['msg']}" for e in errors) + ".",
-            title="Validation failed",
-            errors=errors,
-        )
+        raise invalid(f"{what}: ", errors)

@@ -20,6 +20,7 @@ from core.logging import get_logger
 from service.etags import etag_of, matches
 from service.metrics import UNMATCHED_ROUTE, Metrics
 from service.problems import Problem, problem_response
+from service.upload import max_body_bytes, too_large
 
 log = get_logger("service.access")
 REQUEST_ID_HEADER = "x-request-id"
@@ -28,7 +29,6 @@ _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 # JSON bodies (job configs, histories to diagnose) are read whole into memory by FastAPI, so they
 # are bounded well below uploads, which are streamed to disk.
 MAX_JSON_BODY_BYTES = 8 * 1024 * 1024
-MULTIPART_SLACK_BYTES = 1024 * 1024
 
 
 def request_id_from(headers: Headers) -> str:
@@ -100,13 +100,13 @@ class BodyLimitMiddleware:
     """413 for a request body past its bound, whether declared (Content-Length) or streamed.
 
     Multipart bodies (dataset uploads) may be as large as the upload limit plus room for the form
-    around the file; upload.py enforces the exact file limit itself. Every other body is JSON,
+    around the file (``upload.max_body_bytes``); upload.py enforces the exact file limit itself. Every other body is JSON,
     which FastAPI reads whole into memory, so it gets the much smaller ``json_max_bytes``.
     """
 
-    def __init__(self, app: ASGIApp, multipart_max_bytes: int, json_max_bytes: int = MAX_JSON_BODY_BYTES) -> None:
+    def __init__(self, app: ASGIApp, max_upload_bytes: int, json_max_bytes: int = MAX_JSON_BODY_BYTES) -> None:
         self.app = app
-        self.multipart_max_bytes = multipart_max_bytes + MULTIPART_SLACK_BYTES
+        self.max_upload_bytes = max_upload_bytes
         self.json_max_bytes = json_max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -115,19 +115,16 @@ class BodyLimitMiddleware:
             return
         headers = Headers(scope=scope)
         multipart = headers.get("content-type", "").startswith("multipart/form-data")
-        limit = self.multipart_max_bytes if multipart else self.json_max_bytes
         if multipart:
-            upload_mib = (limit - MULTIPART_SLACK_BYTES) // (1024 * 1024)
-            detail = (
-                f"The upload is larger than the {upload_mib} MiB limit (LSTM_DOCTOR_MAX_UPLOAD_MB); "
-                "send a smaller file or ask the operator to raise the limit."
-            )
+            limit = max_body_bytes(self.max_upload_bytes)
+            problem = too_large(self.max_upload_bytes)
         else:
-            detail = (
+            limit = self.json_max_bytes
+            problem = Problem(
+                413,
                 f"The request body is larger than {limit // (1024 * 1024)} MiB; send a smaller body "
-                "(datasets go to POST /v1/datasets as multipart/form-data)."
+                "(datasets go to POST /v1/datasets as multipart/form-data).",
             )
-        problem = Problem(413, detail)
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             await problem_response(problem)(scope, receive, send)

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.job_config import main_metric
 from core.jobs import FINISHED
 
 
 def plot_links(base: str, metrics: list[str]) -> dict[str, str]:
     return {metric: f"{base}/plots/{metric}.png" for metric in metrics}
-
-
-def main_metric(task: str | None) -> str:
-    return "mae" if task == "regression" else "accuracy"
 
 
 def job_resource(record: dict[str, Any]) -> dict[str, Any]:

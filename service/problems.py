@@ -91,11 +91,18 @@ def _msg(error: dict[str, Any]) -> str:
     return str(error.get("msg", "invalid"))
 
 
+def invalid(lead: str, errors: list[dict[str, Any]], *, skip: int = 1, shown: int = 5) -> Problem:
+    """A 422 whose detail names the first ``shown`` errors (``field.path: message; …``) after
+    ``lead``, and whose ``errors`` list them all. ``skip`` leaves out the first parts of each
+    location (``body``) where the lead already says where they are."""
+    where = "; ".join(f"{'.'.join(map(str, e['loc'][skip:]))}: {e['msg']}" for e in errors[:shown])
+    more = f" (and {len(errors) - shown} more)" if len(errors) > shown else ""
+    return Problem(422, f"{lead}{where}{more}.", title="Validation failed", errors=errors)
+
+
 def validation_problem(errors: list[dict[str, Any]]) -> Problem:
     cleaned = [{"loc": _loc(e.get("loc", ())), "msg": _msg(e)} for e in errors]
-    where = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in cleaned[:5])
-    more = f" (and {len(cleaned) - 5} more)" if len(cleaned) > 5 else ""
-    return Problem(422, f"The request is not valid — {where}{more}.", title="Validation failed", errors=cleaned)
+    return invalid("The request is not valid — ", cleaned, skip=0)
 
 
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")

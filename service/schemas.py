@@ -124,7 +124,9 @@ class RunHistory(BaseModel):
     history: dict[str, list[float | None]]
 
 
-class History(BaseModel):
+class JobHistory(BaseModel):
+    """GET /v1/jobs/{id}/history: one entry per run (diagnosis.History is one run's Keras history)."""
+
     runs: list[RunHistory]
 
 

@@ -20,6 +20,22 @@ from core.blobs import BlobCache
 from service.problems import Problem
 
 MAX_NAME_BYTES = 1024
+# Room for the form around the file (part headers, boundaries, the `name` field): a multipart body
+# may exceed the upload limit by this much, the file itself by nothing.
+FORM_OVERHEAD_BYTES = 64 * 1024
+
+
+def max_body_bytes(max_file_bytes: int) -> int:
+    """The largest multipart body that can carry a file of ``max_file_bytes``."""
+    return max_file_bytes + FORM_OVERHEAD_BYTES
+
+
+def too_large(max_file_bytes: int) -> Problem:
+    return Problem(
+        413,
+        f"The upload is larger than the {max_file_bytes // (1024 * 1024)} MiB limit "
+        "(LSTM_DOCTOR_MAX_UPLOAD_MB). Send a smaller file or ask the operator to raise the limit.",
+    )
 
 
 @dataclass
@@ -40,10 +56,7 @@ async def receive_upload(request: Request, files: BlobCache, max_bytes: int) -> 
     content_type, params = parse_options_header(request.headers.get("content-type", ""))
     if content_type != b"multipart/form-data" or not params.get(b"boundary"):
         raise Problem(415, "Upload the dataset as multipart/form-data with the file in field 'file'.")
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > max_bytes + 64 * 1024:
-        raise _too_large(max_bytes)
-
+    # The body as a whole was bounded by BodyLimitMiddleware (max_body_bytes); here, the file.
     staged = files.staging_file()
     state: dict = {
         "part": None,
@@ -112,7 +125,7 @@ async def receive_upload(request: Request, files: BlobCache, max_bytes: int) -> 
         parser.finalize()
     except _TooLarge:
         _discard(staged)
-        raise _too_large(max_bytes) from None
+        raise too_large(max_bytes) from None
     except MultipartParseError as exc:
         _discard(staged)
         raise Problem(400, f"The multipart body could not be parsed: {exc}.") from None
@@ -137,11 +150,3 @@ async def receive_upload(request: Request, files: BlobCache, max_bytes: int) -> 
 def _discard(staged) -> None:
     staged.close()
     Path(staged.name).unlink(missing_ok=True)
-
-
-def _too_large(max_bytes: int) -> Problem:
-    return Problem(
-        413,
-        f"The upload is larger than the {max_bytes // (1024 * 1024)} MiB limit "
-        "(LSTM_DOCTOR_MAX_UPLOAD_MB). Send a smaller file or ask the operator to raise the limit.",
-    )

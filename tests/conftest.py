@@ -12,7 +12,7 @@ from core.embedded_redis import EmbeddedRedis
 from core.settings import Settings
 from service.app import create_app
 from service.processes import stop_process_group
-from tests.helpers import ServerThread, start_worker, wait_for_worker
+from tests.helpers import TENANT_KEYS, ServerThread, start_worker, wait_for_worker
 
 
 @pytest.fixture(scope="session")
@@ -49,6 +49,14 @@ def worker(settings: Settings, redis_client: redis.Redis):
 @pytest.fixture(scope="session")
 def api(settings: Settings):
     with ServerThread(create_app(settings)) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def keyed_api(settings: Settings):
+    """The same API with keys (helpers.TENANT_KEYS), on the same Redis and worker as `api`."""
+    keys = ",".join(f"{tenant}:{key}" for tenant, key in TENANT_KEYS.items())
+    with ServerThread(create_app(settings.model_copy(update={"api_keys": keys}))) as server:
         yield server
 
 

@@ -19,6 +19,9 @@ from core.settings import Settings
 from service.processes import worker_command
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
+# Tenants of the keyed API (conftest's `keyed_api`): each module that needs keys has a tenant of
+# its own, so what one module stores never shows up in another's lists and counts.
+TENANT_KEYS = {"acme": "KEY_A", "beta": "KEY_B", "ops": "KEY_OPS", "fuzz": "KEY_FUZZ"}
 WORKER_START_S = 120
 
 
@@ -120,3 +123,8 @@ class ServerThread:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+
+def bearer(tenant: str) -> dict[str, str]:
+    """The Authorization header of a tenant of the keyed API."""
+    return {"Authorization": f"Bearer {TENANT_KEYS[tenant]}"}

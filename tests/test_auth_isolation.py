@@ -6,22 +6,13 @@ import httpx
 import pytest
 
 from core.settings import Settings
-from service.app import create_app
 from service.auth import Keyring, KeyConfigError, check_bind
-from tests.helpers import ServerThread, classic_csv, upload, wait_for
+from tests.helpers import TENANT_KEYS, ServerThread, classic_csv, upload, wait_for
 
-KEY_A, KEY_B = "KEY_A", "KEY_B"
+KEY_A, KEY_B = TENANT_KEYS["acme"], TENANT_KEYS["beta"]
 # Shaped like real ids (time prefix + random tail), so "never existed" is a fair comparison.
 NEVER_DATASET = "ds_000000000000aaaaaaaaaaaa"
 NEVER_JOB = "job_000000000000aaaaaaaaaaaa"
-
-
-@pytest.fixture(scope="module")
-def keyed_api(settings: Settings):
-    """A second API on the same Redis and worker, with two tenants."""
-    keyed = settings.model_copy(update={"api_keys": f"acme:{KEY_A},beta:{KEY_B}"})
-    with ServerThread(create_app(keyed)) as server:
-        yield server
 
 
 def _client(server: ServerThread, key: str | None) -> httpx.Client:

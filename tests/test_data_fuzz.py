@@ -13,7 +13,8 @@ from core.data import DatasetError, inspect_dataset, resolve_spec
 
 GOOD = Path(__file__).parent / "corpus" / "good"
 LIMIT = 1024 * 1024
-FUZZ = settings(max_examples=150, deadline=2000, suppress_health_check=[HealthCheck.too_slow])
+# No deadline: timings on a shared CI machine say nothing about the code (benchmarks/ measures speed).
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # CSV-ish: the characters that steer a CSV parser, plus numbers, words and junk.
 _cell = st.one_of(

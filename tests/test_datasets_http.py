@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import httpx
-import pytest
 from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
 
 from core.blobs import BlobStore, open_blob_cache, open_blob_store

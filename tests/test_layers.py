@@ -3,6 +3,7 @@
 Read from the source (every import statement, nested ones included), so a forbidden import is
 caught even on a code path no other test runs.
 """
+
 from __future__ import annotations
 
 import ast
@@ -16,8 +17,17 @@ FORBIDDEN = {
     "service": {"worker", "keras", "tensorflow"},
     "worker": {"service", "fastapi", "starlette"},
     # The client speaks only HTTP: it ships to users who have none of the service's code.
-    "lstm_doctor_client": {"core", "service", "worker", "diagnosis", "fastapi", "redis", "celery", "keras",
-                           "tensorflow"},
+    "lstm_doctor_client": {
+        "core",
+        "service",
+        "worker",
+        "diagnosis",
+        "fastapi",
+        "redis",
+        "celery",
+        "keras",
+        "tensorflow",
+    },
 }
 
 
@@ -45,3 +55,12 @@ def test_the_reader_sees_nested_imports(tmp_path: Path):
     probe = tmp_path / "probe.py"
     probe.write_text("def f():\n    import tensorflow as tf\n    from keras import layers\n    from . import x\n")
     assert imported(probe) == {"tensorflow", "keras"}
+
+
+def test_benchmark_files_are_named_one_way():
+    # Benchmarks and their helpers are bench_*.py; run.py runs them, plot_examples.py draws docs/img.
+    others = {"__init__.py", "run.py", "plot_examples.py"}
+    odd = sorted(
+        p.name for p in (ROOT / "benchmarks").glob("*.py") if not p.name.startswith("bench_") and p.name not in others
+    )
+    assert odd == []

@@ -4,7 +4,6 @@ headers, body schema). Bounded so it stays a quick part of `make test`."""
 from __future__ import annotations
 
 import httpx
-import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings as hypothesis_settings
 from schemathesis.checks import not_a_server_error
@@ -20,10 +19,11 @@ from schemathesis.specs.openapi.checks import (
 
 from core.settings import Settings
 from service.app import create_app
-from tests.helpers import ServerThread
+from tests.helpers import bearer
 
-TENANT, KEY = "fuzz", "KEY_FUZZ"
-AUTH = {"Authorization": f"Bearer {KEY}"}
+# The keyed app: what the fuzzer stores stays in a tenant of its own, and the document's bearer
+# security is really enforced (open mode would accept a missing key).
+AUTH = bearer("fuzz")
 EXAMPLES_PER_OPERATION = 25
 # What the contract promises about every answer. Left out on purpose: positive_data_acceptance
 # (a schema-valid body may still name a dataset that does not exist, or upload a PNG as a
@@ -31,14 +31,6 @@ EXAMPLES_PER_OPERATION = 25
 # read as its last value, as Starlette does everywhere, rather than refused).
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
           response_schema_conformance, ignored_auth, missing_required_header, unsupported_method]
-
-
-@pytest.fixture(scope="module")
-def fuzz_target(settings: Settings):
-    """The same app with keys: what it serves the fuzzer stays in a tenant of its own, and the
-    document's bearer security is really enforced (open mode would accept a missing key)."""
-    with ServerThread(create_app(settings.model_copy(update={"api_keys": f"{TENANT}:{KEY}"}))) as server:
-        yield server
 
 
 def _document() -> dict:
@@ -52,14 +44,14 @@ DOCUMENT = _document()
 schema = schemathesis.openapi.from_dict(DOCUMENT)
 
 
-def test_the_running_app_serves_the_fuzzed_document(api, fuzz_target):
+def test_the_running_app_serves_the_fuzzed_document(api, keyed_api):
     assert httpx.get(f"{api.url}/openapi.json").json() == DOCUMENT
-    assert httpx.get(f"{fuzz_target.url}/openapi.json").json() == DOCUMENT  # keys change nothing documented
+    assert httpx.get(f"{keyed_api.url}/openapi.json").json() == DOCUMENT  # keys change nothing documented
 
 
 @schema.parametrize()
 @hypothesis_settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None,
                      suppress_health_check=list(HealthCheck))
-def test_api_conforms_to_its_openapi_document(case, fuzz_target, worker):
+def test_api_conforms_to_its_openapi_document(case, keyed_api, worker):
     # With a worker online, /readyz answers 200: its 503 is documented but is a 5xx all the same.
-    case.call_and_validate(base_url=fuzz_target.url, headers=AUTH, checks=CHECKS, timeout=30)
+    case.call_and_validate(base_url=keyed_api.url, headers=AUTH, checks=CHECKS, timeout=30)

@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import keras
 
-from core.job_config import JobConfig
+from core.job_config import JobConfig, main_metric
 
 _LOSS = {
     "binary_classification": "binary_crossentropy",
     "multiclass_classification": "sparse_categorical_crossentropy",
     "regression": "mse",
-}
-_METRICS = {
-    "binary_classification": ["accuracy"],
-    "multiclass_classification": ["accuracy"],
-    "regression": ["mae"],
 }
 _OPTIMIZERS = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop, "sgd": keras.optimizers.SGD}
 
@@ -51,6 +46,6 @@ def build_model(config: JobConfig, timesteps: int, features: int, outputs: int) 
     model.compile(
         optimizer=_OPTIMIZERS[training.optimizer](**optimizer_kwargs),
         loss=_LOSS[config.task],
-        metrics=_METRICS[config.task],
+        metrics=[main_metric(config.task)],
     )
     return model

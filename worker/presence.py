@@ -26,7 +26,7 @@ _state: dict[str, object] = {}
 def start(settings: Settings, hostname: str, queues: list[str], on_beat: Callable[[], object]) -> None:
     client = connect(required_url(settings), decode_responses=True, retry_s=WORKER_RETRY_S)
     record = json.dumps({"hostname": hostname, "queues": queues, "device": "gpu" if "gpu" in queues else "cpu"})
-    ttl_ms = int(settings.heartbeat_s * 3 * 1000)
+    ttl_ms = int(settings.heartbeat_ttl_s * 1000)
     _state.update(client=client, hostname=hostname)
 
     def beat() -> None:

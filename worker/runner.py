@@ -15,7 +15,7 @@ from core.blobs import keys as blob_keys
 from core.data import DatasetError, prepare_arrays
 from core.datasets import DatasetStore
 from core.ids import now
-from core.job_config import JobConfig
+from core.job_config import JobConfig, run_seeds
 from core.jobs import JobStore
 from core.logging import get_logger
 from core.settings import Settings
@@ -76,7 +76,7 @@ class JobRunner:
                 return
             self.jobs.reset_history(tenant, job_id, config.training.repeats)
         # Beat before claiming, so the reaper never sees a running job without a heartbeat.
-        self.jobs.heartbeat(tenant, job_id, self.settings.heartbeat_s * 3, self.owner)
+        self.jobs.heartbeat(tenant, job_id, self.settings.heartbeat_ttl_s, self.owner)
         started = self.jobs.transition(
             tenant,
             job_id,
@@ -145,7 +145,7 @@ class JobRunner:
         self.jobs.update(tenant, job_id, data_spec=prepared.spec, baseline_loss=baseline)
 
         runs, epochs = config.training.repeats, config.training.epochs
-        seeds = [config.training.seed + i for i in range(runs)]
+        seeds = run_seeds(config.training.seed, runs)
         histories: list[dict[str, list[float]]] = []
         for run, seed in enumerate(seeds, start=1):
             stopper = StopWhen(lambda: self.jobs.cancel_requested(tenant, job_id))
@@ -219,7 +219,7 @@ class JobRunner:
         return int(pid) == os.getpid()
 
     def _heartbeat(self, tenant: str, job_id: str, done: threading.Event) -> None:
-        ttl = self.settings.heartbeat_s * 3
+        ttl = self.settings.heartbeat_ttl_s
         while not done.is_set():
             try:
                 self.jobs.heartbeat(tenant, job_id, ttl, self.owner)

@@ -13,8 +13,6 @@ from pathlib import Path, PurePosixPath
 
 from core.data.errors import DatasetError
 
-FORMATS = ("csv", "npz", "parquet")
-
 _EXTENSIONS = {".csv": "csv", ".npz": "npz", ".parquet": "parquet", ".pq": "parquet"}
 
 # Magic numbers of things people upload by mistake, with the fix to tell them.

@@ -9,17 +9,19 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from core.blobs import BlobStoreUnavailable
+from core.blobs import BlobCache, BlobStoreUnavailable
 from core.blobs import keys as blob_keys
 from core.data import inspect_dataset
-from core.datasets import DatasetInUse
+from core.datasets import DatasetInUse, DatasetStore
 from core.ids import new_id, now
+from core.settings import Settings
 from service import quotas
+from service.container import Container
 from service.deps import BlobFiles, Blobs, ContainerDep, Datasets, SettingsDep, Tenant
 from service.lookups import dataset_or_404, not_found
 from service.problems import Problem, problem_responses
 from service.schemas import Dataset, Page
-from service.upload import receive_upload
+from service.upload import Upload, receive_upload
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 
@@ -62,55 +64,72 @@ async def upload_dataset(
     # Quotas and disk are checked against the announced size before a byte is received.
     declared = request.headers.get("content-length", "")
     announced = min(int(declared), settings.max_upload_bytes) if declared.isdigit() else settings.max_upload_bytes
-    quotas.check_datasets(container.redis, settings, tenant, 0)
-    quotas.check_disk(settings.blob_dir, announced, settings)
+    await run_in_threadpool(_admit, container, settings, tenant, announced)
     upload = await receive_upload(request, files, settings.max_upload_bytes)
     try:
-        # Known bytes are answered before validating them again (they passed once already).
-        if known := datasets.by_sha(tenant, upload.sha256):
-            key = blob_keys.dataset(tenant, known["id"])
-            if not await run_in_threadpool(files.store.exists, key):
-                # The record outlived its bytes (a store restored from an older backup): these
-                # are the same bytes, so they make the dataset whole again.
-                await run_in_threadpool(files.put, key, upload.path, upload.sha256)
-            return _already_uploaded(response, known)
-        quotas.check_datasets(container.redis, settings, tenant, upload.size)
-        info = await run_in_threadpool(
-            inspect_dataset,
-            upload.path,
-            upload.filename,
-            max_bytes=settings.max_upload_bytes,
-            max_columns=settings.max_columns,
-            profile=True,
-        )
-        dataset_id = new_id("ds")
-        existing = datasets.claim_sha(tenant, upload.sha256, dataset_id)
-        if existing and (meta := datasets.get(tenant, existing)):
-            return _already_uploaded(response, meta)
-        profile = info.pop("profile", None)
-        expires_ts, expires_at = container.retention.expires_at()
-        meta = {
-            "id": dataset_id,
-            "name": upload.name or upload.filename,
-            "size_bytes": upload.size,
-            "sha256": upload.sha256,
-            "created_at": now(),
-            "expires_at": expires_at,
-            **info,
-        }
-        try:
-            # To the blob store (a multipart upload streamed from disk, for S3) before the record:
-            # a dataset that exists in Redis always has its bytes.
-            await run_in_threadpool(files.put, blob_keys.dataset(tenant, dataset_id), upload.path, upload.sha256)
-            datasets.create(tenant, meta, profile)
-            container.retention.schedule("dataset", tenant, dataset_id, expires_ts)
-        except BaseException:
-            datasets.release_sha(tenant, upload.sha256, dataset_id)
-            with contextlib.suppress(BlobStoreUnavailable):  # the store may be what failed
-                await run_in_threadpool(files.store.delete, blob_keys.dataset(tenant, dataset_id))
-            raise
+        # Everything after the body blocks (Redis, the blob store, parsing): in the thread pool.
+        return await run_in_threadpool(_keep, upload, response, tenant, datasets, files, settings, container)
     finally:
         Path(upload.path).unlink(missing_ok=True)  # no-op once kept (renamed away)
+
+
+def _admit(container: Container, settings: Settings, tenant: str, announced: int) -> None:
+    quotas.check_datasets(container.redis, settings, tenant, 0)
+    quotas.check_disk(settings.blob_dir, announced, settings)
+
+
+def _keep(
+    upload: Upload,
+    response: Response,
+    tenant: str,
+    datasets: DatasetStore,
+    files: BlobCache,
+    settings: Settings,
+    container: Container,
+) -> dict:
+    """Stores a received upload as a dataset, or answers with the dataset these bytes already are."""
+    # Known bytes are answered before validating them again (they passed once already).
+    if known := datasets.by_sha(tenant, upload.sha256):
+        key = blob_keys.dataset(tenant, known["id"])
+        if not files.store.exists(key):
+            # The record outlived its bytes (a store restored from an older backup): these
+            # are the same bytes, so they make the dataset whole again.
+            files.put(key, upload.path, upload.sha256)
+        return _already_uploaded(response, known)
+    quotas.check_datasets(container.redis, settings, tenant, upload.size)
+    info = inspect_dataset(
+        upload.path,
+        upload.filename,
+        max_bytes=settings.max_upload_bytes,
+        max_columns=settings.max_columns,
+        profile=True,
+    )
+    dataset_id = new_id("ds")
+    existing = datasets.claim_sha(tenant, upload.sha256, dataset_id)
+    if existing and (meta := datasets.get(tenant, existing)):
+        return _already_uploaded(response, meta)
+    profile = info.pop("profile", None)
+    expires_ts, expires_at = container.retention.expires_at()
+    meta = {
+        "id": dataset_id,
+        "name": upload.name or upload.filename,
+        "size_bytes": upload.size,
+        "sha256": upload.sha256,
+        "created_at": now(),
+        "expires_at": expires_at,
+        **info,
+    }
+    try:
+        # To the blob store (a multipart upload streamed from disk, for S3) before the record:
+        # a dataset that exists in Redis always has its bytes.
+        files.put(blob_keys.dataset(tenant, dataset_id), upload.path, upload.sha256)
+        datasets.create(tenant, meta, profile)
+        container.retention.schedule("dataset", tenant, dataset_id, expires_ts)
+    except BaseException:
+        datasets.release_sha(tenant, upload.sha256, dataset_id)
+        with contextlib.suppress(BlobStoreUnavailable):  # the store may be what failed
+            files.store.delete(blob_keys.dataset(tenant, dataset_id))
+        raise
     response.headers["Location"] = f"/v1/datasets/{dataset_id}"
     return meta
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.concurrency import run_in_threadpool
 
 from core.ids import new_id, now
 from diagnosis.engine import diagnose
@@ -36,13 +35,11 @@ def _resource(record: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.post("", status_code=201, response_model=StoredDiagnosis, responses=_ERRORS)
-async def create_diagnosis(body: DiagnosisRequest, response: Response, tenant: Tenant, container: ContainerDep) -> dict:
+def create_diagnosis(body: DiagnosisRequest, response: Response, tenant: Tenant, container: ContainerDep) -> dict:
     histories = body.histories()
     check_histories(histories)
     quotas.check_diagnoses(container.redis, container.settings, tenant)
-    diagnosis = await run_in_threadpool(
-        diagnose, histories, task=body.task, baseline_loss=body.baseline_loss, final=True
-    )
+    diagnosis = diagnose(histories, task=body.task, baseline_loss=body.baseline_loss, final=True)
     expires_ts, expires_at = container.retention.expires_at()
     diagnosis_id = new_id("dx")
     record = {

@@ -14,15 +14,16 @@ from fastapi.responses import JSONResponse
 from sse_starlette.sse import EventSourceResponse
 from starlette.background import BackgroundTask
 
+from core.job_config import main_metric, run_seeds
 from core.jobs import FINISHED
 from diagnosis.engine import MIN_EPOCHS, diagnose
 from service.deps import ContainerDep, Jobs, Plots, Tenant
 from service.event_hub import EventHub, StreamLimit
 from service.lookups import job_or_404
 from service.plot_responses import PLOT_RESPONSES, plot_response
-from service.presenters import columns, is_final, main_metric
+from service.presenters import columns, is_final
 from service.problems import Problem, problem_responses
-from service.schemas import Diagnosis, EventPage, History
+from service.schemas import Diagnosis, EventPage, JobHistory
 
 router = APIRouter(prefix="/v1/jobs/{job_id}", tags=["jobs"])
 _ERRORS = problem_responses(401, 404, 409)
@@ -42,7 +43,7 @@ def current_diagnosis(jobs: Jobs, tenant: str, record: dict, runs: list[dict]) -
     if not started or max(len(run["loss"]) for run in started) < MIN_EPOCHS:
         return None
     config = record["config"]
-    seeds = [config["training"]["seed"] + i for i in range(len(started))]
+    seeds = run_seeds(config["training"]["seed"], len(started))
     return diagnose(
         started,
         task=config["task"],
@@ -53,15 +54,15 @@ def current_diagnosis(jobs: Jobs, tenant: str, record: dict, runs: list[dict]) -
     )
 
 
-@router.get("/history", response_model=History, responses=_ERRORS)
+@router.get("/history", response_model=JobHistory, responses=_ERRORS)
 def get_history(job_id: str, tenant: Tenant, jobs: Jobs) -> dict:
     record = job_or_404(jobs, tenant, job_id)
-    seed = record["config"]["training"]["seed"]
     runs = histories(jobs, tenant, record)
+    seeds = run_seeds(record["config"]["training"]["seed"], len(runs))
     return {
         "runs": [
-            {"run": i, "seed": seed + i - 1, "epochs_completed": len(run.get("loss", [])), "history": run}
-            for i, run in enumerate(runs, start=1)
+            {"run": i, "seed": seed, "epochs_completed": len(run.get("loss", [])), "history": run}
+            for i, (run, seed) in enumerate(zip(runs, seeds), start=1)
         ]
     }
 

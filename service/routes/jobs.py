@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
-from fastapi.concurrency import run_in_threadpool
 
 from core.blobs import BlobCorrupt, BlobNotFound
 from core.blobs import keys as blob_keys
@@ -38,8 +37,10 @@ IdempotencyKey = Annotated[
 ]
 
 
+# A plain def (run in the thread pool), like every route here that talks to Redis or reads a
+# dataset: only routes that stream (uploads, events) are async, and they hand blocking calls off.
 @router.post("", status_code=202, response_model=Job, responses=_ERRORS)
-async def submit_job(
+def submit_job(
     config: JobConfig,
     response: Response,
     tenant: Tenant,
@@ -47,15 +48,15 @@ async def submit_job(
     idempotency_key: IdempotencyKey = None,
 ) -> dict:
     if idempotency_key is None:
-        record = await _accept(config, tenant, container)
+        record = _accept(config, tenant, container)
     else:
-        record = await _accept_once(config, tenant, container, idempotency_key)
+        record = _accept_once(config, tenant, container, idempotency_key)
     response.headers["Location"] = f"/v1/jobs/{record['id']}"
     response.headers["Retry-After"] = RETRY_AFTER_S
     return job_resource(record)
 
 
-async def _accept_once(config: JobConfig, tenant: str, container: ContainerDep, key: str) -> dict:
+def _accept_once(config: JobConfig, tenant: str, container: ContainerDep, key: str) -> dict:
     store = container.idempotency
     body = fingerprint(config.model_dump(mode="json"))
     claim = store.claim(tenant, key, body)
@@ -76,9 +77,9 @@ async def _accept_once(config: JobConfig, tenant: str, container: ContainerDep, 
         if existing is not None:
             return existing
         store.release(tenant, key)  # the job was deleted since: the key no longer stands for anything
-        return await _accept_once(config, tenant, container, key)
+        return _accept_once(config, tenant, container, key)
     try:
-        record = await _accept(config, tenant, container)
+        record = _accept(config, tenant, container)
     except BaseException:
         store.release(tenant, key)
         raise
@@ -86,14 +87,14 @@ async def _accept_once(config: JobConfig, tenant: str, container: ContainerDep, 
     return record
 
 
-async def _accept(config: JobConfig, tenant: str, container: ContainerDep) -> dict:
+def _accept(config: JobConfig, tenant: str, container: ContainerDep) -> dict:
     """Validates the config against the limits and the dataset, records the job and enqueues it."""
     settings, jobs, datasets = container.settings, container.jobs, container.datasets
     raise_if_any(limit_errors(config, settings))
     quotas.check_jobs(container.redis, settings, tenant)
     if config.webhook is not None:
         try:
-            await run_in_threadpool(check, config.webhook.url, AllowList.parse(settings.webhook_allow_hosts))
+            check(config.webhook.url, AllowList.parse(settings.webhook_allow_hosts))
         except TargetRefused as exc:
             raise Problem(
                 422,
@@ -124,11 +125,11 @@ async def _accept(config: JobConfig, tenant: str, container: ContainerDep) -> di
     spec = resolve_from_profile(profile, config.data, config.task) if profile else None
     if spec is None:
         try:
-            path = await run_in_threadpool(container.blob_cache.file, key, meta["sha256"])
+            path = container.blob_cache.file(key, meta["sha256"])
         except (BlobNotFound, BlobCorrupt):
             raise missing from None
-        spec = await run_in_threadpool(resolve_spec, path, meta["format"], config.data, config.task)
-    elif not await run_in_threadpool(container.blobs.exists, key):
+        spec = resolve_spec(path, meta["format"], config.data, config.task)
+    elif not container.blobs.exists(key):
         raise missing
     cost, errors = cost_errors(config, spec, settings)
     raise_if_any(errors)

@@ -1,7 +1,7 @@
 """Memory of moving a dataset to and from an S3-compatible store: our streaming blob store vs
 the obvious alternative (read the file, ``put_object(Body=bytes)``; ``get_object().read()``).
 
-    .venv/bin/python -m benchmarks.blob_bench [--mib 64]
+    .venv/bin/python -m benchmarks.bench_blobs [--mib 64]
 
 Runs moto's S3 server on loopback (as the tests do); each case runs in a fresh subprocess so
 its peak RSS (``ru_maxrss``) is its own. Results: benchmarks/BLOBS.md.
@@ -81,7 +81,7 @@ def main() -> None:
         print("| case | seconds | peak RSS − before (MiB) | tracemalloc peak (MiB) |")
         print("|---|---:|---:|---:|")
         for index, name in enumerate(CASES):
-            out = subprocess.run([sys.executable, "-m", "benchmarks.blob_bench", "--child", str(index),
+            out = subprocess.run([sys.executable, "-m", "benchmarks.bench_blobs", "--child", str(index),
                                   server.endpoint, str(path)], capture_output=True, text=True, check=True)
             result = json.loads(out.stdout.strip().splitlines()[-1])
             print(f"| {name} | {result['seconds']:.2f} | {result['rss_mib']:.1f} | {result['traced_mib']:.1f} |",
