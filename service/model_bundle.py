@@ -6,7 +6,6 @@ same bytes, and its ETag can be computed from the stored digests without reading
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import shutil
@@ -14,6 +13,7 @@ import zipfile
 
 from core.blobs import BlobStore
 from core.blobs.base import CHUNK_BYTES
+from service.etags import etag_for
 
 MODEL_MEMBER = "model.keras"
 PREPROCESSING_MEMBER = "preprocessing.json"
@@ -25,8 +25,7 @@ def preprocessing_bytes(record: dict) -> bytes:
 
 
 def etag(record: dict) -> str:
-    digest = hashlib.sha256(f"{record['sha256']}:".encode() + preprocessing_bytes(record)).hexdigest()
-    return f'"{digest[:32]}"'
+    return etag_for(("model", record["sha256"], preprocessing_bytes(record)))
 
 
 def build_zip(store: BlobStore, record: dict) -> bytes:

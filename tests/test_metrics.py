@@ -218,8 +218,8 @@ def test_readyz_ready_with_a_worker(http, worker):
     assert body["status"] == "ready" and any(w["hostname"].startswith("test-worker@") for w in body["workers"])
 
 
-def test_readyz_reaches_redis_at_most_once_per_ttl(ops_api, http):
-    readiness: Readiness = ops_api.server.config.app.state.readiness
+def test_readyz_reaches_redis_at_most_once_per_ttl(keyed_api, http):
+    readiness: Readiness = keyed_api.server.config.app.state.readiness
     before = readiness.checks
     for _ in range(30):
         http.get("/readyz")

@@ -11,6 +11,7 @@ from core.blobs import BlobNotFound
 from core.jobs import ACTIVE
 from service import model_bundle
 from service.deps import Blobs, Jobs, Models, Tenant
+from service.etags import matches
 from service.lookups import job_or_404
 from service.problems import Problem, ProblemDetails
 
@@ -55,10 +56,10 @@ async def get_model(
     blobs: Blobs,
     run: Annotated[int, Query(ge=1, description="Which run's model (1-based)")] = 1,
 ) -> Response:
-    _, model = saved_model(jobs, models, tenant, job_id, run)
+    _, model = await run_in_threadpool(saved_model, jobs, models, tenant, job_id, run)
     etag = model_bundle.etag(model)
     headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
-    if etag in [tag.strip().removeprefix("W/") for tag in request.headers.get("if-none-match", "").split(",")]:
+    if matches(request.headers.get("if-none-match", ""), etag):
         return Response(status_code=304, headers=headers)
     try:
         body = await run_in_threadpool(model_bundle.build_zip, blobs, model)
