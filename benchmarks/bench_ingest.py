@@ -6,7 +6,7 @@ RSS (above the process' RSS before the call) ≤ 1× the file size. Also measure
 CSV (vectorised column checks), a 20,000-column CSV (refused from its header) and a 1 MiB
 Parquet file whose dictionary strings decode to 4 GB (refused before decoding).
 
-    .venv/bin/python -m benchmarks.ingest_bench [--mib 100] [--repeats 3]
+    .venv/bin/python -m benchmarks.bench_ingest [--mib 100] [--repeats 3]
 
 Results are written down in benchmarks/INGEST.md.
 """
@@ -90,7 +90,7 @@ def measure(case: str, path: Path, warm: Path, repeats: int) -> dict:
     runs = []
     for _ in range(repeats):
         out = subprocess.run(
-            [sys.executable, "-m", "benchmarks.ingest_bench", "--child", case, str(path), str(warm)],
+            [sys.executable, "-m", "benchmarks.bench_ingest", "--child", case, str(path), str(warm)],
             capture_output=True,
             text=True,
             check=True,
