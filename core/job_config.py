@@ -96,6 +96,17 @@ class TrainingConfig(_Strict):
     keep: Literal["best", "last"] = Field(
         "best", description="Weights each run's saved model keeps: the best validation epoch's, or the last epoch's."
     )
+    stop_on: list[Literal["nan", "exploding_gradients", "overfit"]] = Field(
+        default_factory=list,
+        description="Stop a run when one of these findings fires during training "
+        "(overfit restores the best validation epoch's weights).",
+    )
+
+    @model_validator(mode="after")
+    def _stop_on_once(self) -> TrainingConfig:
+        if len(set(self.stop_on)) != len(self.stop_on):
+            raise ValueError("stop_on lists a rule twice; list each once")
+        return self
 
 
 WebhookEvent = Literal["running", "epoch", "succeeded", "failed", "cancelled"]

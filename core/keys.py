@@ -53,6 +53,11 @@ def job_history(tenant: str, job_id: str, run: int) -> str:
     return f"{_tenant(tenant)}:job:{job_id}:run:{run}"
 
 
+def job_health(tenant: str, job_id: str, run: int) -> str:
+    """List of per-epoch health records for one run (epoch 0 first: before training)."""
+    return f"{_tenant(tenant)}:job:{job_id}:run:{run}:health"
+
+
 def job_diagnosis(tenant: str, job_id: str) -> str:
     return f"{_tenant(tenant)}:job:{job_id}:diagnosis"
 

@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     job_soft_time_limit_s: int = Field(3600, description="A job running longer fails with `time_limit`.")
     max_redeliveries: int = Field(2, description="Times a job is re-queued after its worker vanished.")
     heartbeat_s: float = Field(5.0, description="How often a running job proves its worker is alive.")
+    health_every_steps: int = Field(
+        1, ge=0, description="Training steps between gradient/update health samples (0 = no health monitoring)."
+    )
 
     # Results for calling services: predictions and webhooks
     max_prediction_rows: int = Field(

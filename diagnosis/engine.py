@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from diagnosis import advice, repeats
+from diagnosis import advice, findings, repeats
 from diagnosis.history import History
 from diagnosis.single_run import RunReading, read_run
 from diagnosis.thresholds import DEFAULT, MIN_EPOCHS, Thresholds
@@ -32,6 +32,9 @@ def diagnose(
     seeds: list[int] | None = None,
     config: Mapping | None = None,
     thresholds: Thresholds = DEFAULT,
+    data_findings: Sequence[Mapping] | None = None,
+    health: Sequence[Sequence[Mapping]] | None = None,
+    stop_on: Sequence[str] = (),
 ) -> dict:
     """The diagnosis object of API.md for one or several runs of one configuration.
 
@@ -42,13 +45,18 @@ def diagnose(
     ``config`` is the job's config when there is one (API.md's ``training``/``model``
     sections): recommendations then start from its learning rate, epochs, units and dropout.
     The result is JSON-safe: no NaN or infinite floats, ``None`` where a number is unknown.
+    ``findings`` (``diagnosis.findings``) come from ``data_findings`` (checked at submit),
+    ``health`` (per run, the records of ``worker.health``) and ``stop_on``; they never change
+    the verdict.
     """
     # Histories with values near the float limits overflow in differences and fits; the result
     # is made JSON-safe (None for what is not finite), so numpy need not warn about it.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        return _diagnose(
-            runs, task=task, baseline_loss=baseline_loss, final=final, seeds=seeds, config=config, thresholds=thresholds
-        )
+        result = _diagnose(runs, task=task, baseline_loss=baseline_loss, final=final, seeds=seeds, config=config,
+                           thresholds=thresholds)
+        histories = [runs] if isinstance(runs, Mapping) else runs
+        found = findings.collect(histories, data_findings=data_findings, health=health, stop_on=stop_on)
+    return {**result, "findings": _json_safe(found)}
 
 
 def _diagnose(

@@ -32,6 +32,7 @@ EVIDENCE_LABELS = {
 PERCENT_EVIDENCE = {"val_loss_rise"}
 MAX_RECOMMENDATIONS = 5
 MAX_SUMMARY_LINES = 4
+MAX_FINDINGS = 4
 
 
 def verdict(diagnosis: DiagnosisData | None) -> str | None:
@@ -110,6 +111,21 @@ def evidence_rows(diagnosis: DiagnosisData) -> list[tuple[str, str]]:
         if _is_number(value):
             rows.append((EVIDENCE_LABELS.get(key, key.replace("_", " ")), _format(key, value)))
     return rows
+
+
+def finding_lines(diagnosis: Diagnosis, width: int) -> list[str]:
+    """One line per finding that found an issue (``rule: message``, cut to ``width``), at most
+    ``MAX_FINDINGS`` and a last line counting the rest."""
+    findings = diagnosis.get("findings")
+    if not isinstance(findings, list):
+        return []
+    flagged = [f for f in findings if isinstance(f, Mapping) and f.get("status") == "issue_found"
+               and isinstance(f.get("rule"), str)]
+    lines = [textwrap.shorten(f"{f['rule']}: {f.get('message') or ''}", width, placeholder=" …")
+             for f in flagged[:MAX_FINDINGS]]
+    if len(flagged) > MAX_FINDINGS:
+        lines.append(f"… and {len(flagged) - MAX_FINDINGS} more (see findings)")
+    return lines
 
 
 def _format(key: str, value: float) -> str:

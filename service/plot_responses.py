@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import Request, Response
 
+from diagnosis.health_plots import render_gradients
 from diagnosis.history import History, available_metrics, resolve_metric
 from diagnosis.plots import UnknownMetric, render_metric, render_report
 from service.etags import etag_for, matches
@@ -14,25 +15,23 @@ from service.plot_cache import PlotCache
 from service.problems import Problem
 
 MEDIA_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
+GRADIENTS = "gradients"  # the numeric-health plot, drawn from health records, not from the history
 PLOT_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {"image/png": {}, "image/svg+xml": {}}, "description": "The rendered plot"},
     304: {"description": "Not modified (If-None-Match matched the ETag)"},
 }
 
 
-def plot_response(
-    request: Request,
-    cache: PlotCache,
-    resource: str,
-    runs: Sequence[History],
-    diagnosis: dict[str, Any] | None,
-    filename: str,
-    expected: Sequence[str] = (),
-) -> Response:
-    """``expected`` metrics are served even before the first epoch (a job's advertised plots)."""
+def plot_response(request: Request, cache: PlotCache, resource: str, runs: Sequence[History],
+                  diagnosis: dict[str, Any] | None, filename: str, expected: Sequence[str] = (),
+                  health: Sequence[Sequence[dict[str, Any]]] | None = None) -> Response:
+    """``expected`` metrics are served even before the first epoch (a job's advertised plots);
+    ``health`` (per run, ``worker.health`` records) is what ``gradients.png`` draws."""
     metric, dot, fmt = filename.rpartition(".")
     if not dot or fmt not in MEDIA_TYPES or not metric:
         raise Problem(404, f"Plots are named <metric>.png or <metric>.svg (e.g. loss.png); got {filename!r}.")
+    if metric == GRADIENTS:
+        return _gradients(request, cache, resource, health or [], diagnosis, fmt)
     if metric in expected and not _has_metric(runs, metric):
         runs = [{metric: [], f"val_{metric}": []} for _ in runs or [{}]]
     if metric != "report" and not _has_metric(runs, metric):
@@ -60,3 +59,18 @@ def plot_response(
 
 def _has_metric(runs: Sequence[History], metric: str) -> bool:
     return any(resolve_metric(run, metric) is not None for run in runs)
+
+
+def _gradients(request: Request, cache: PlotCache, resource: str, health: Sequence[Sequence[dict[str, Any]]],
+               diagnosis: dict[str, Any] | None, fmt: str) -> Response:
+    if not any(health):
+        raise Problem(404, "No numeric health was recorded here (it is recorded while lstm-doctor trains a job; "
+                           "not for histories trained elsewhere): no gradients plot.")
+    flagged = tuple(f.get("rule") for f in (diagnosis or {}).get("findings") or [] if f.get("status") == "issue_found")
+    key = (resource, tuple(len(records) for records in health), GRADIENTS, fmt, flagged)
+    etag = etag_for(key)
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    if etag in [tag.strip() for tag in request.headers.get("if-none-match", "").split(",")]:
+        return Response(status_code=304, headers=headers)
+    body = cache.get_or_render(key, lambda: render_gradients(list(health), diagnosis, fmt=fmt))
+    return Response(body, media_type=MEDIA_TYPES[fmt], headers=headers)

@@ -37,12 +37,15 @@ def job_resource(record: dict[str, Any]) -> dict[str, Any]:
             )
         },
         "progress": record.get("progress") or {"run": 1, "runs": runs, "epoch": 0, "epochs": epochs, "fraction": 0.0},
+        # Data checks made at submit; the diagnosis carries them with the training findings.
+        "findings": record.get("data_findings") or [],
+        "stopped": record.get("stopped") or [],
         "links": {
             "self": base,
             "history": f"{base}/history",
             "diagnosis": f"{base}/diagnosis",
             "events": f"{base}/events",
-            "plots": plot_links(base, ["loss", main_metric(config.get("task"))]),
+            "plots": plot_links(base, ["loss", main_metric(config.get("task")), "gradients"]),
             "model": f"{base}/model",
             "predictions": f"{base}/predictions",
             "deliveries": f"{base}/deliveries",

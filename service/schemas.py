@@ -69,6 +69,27 @@ class CostEstimate(BaseModel):
     total_seconds: float
 
 
+class Finding(BaseModel):
+    """A named check with its parameters, status and evidence (diagnosis.findings)."""
+
+    rule: str = Field(description="e.g. class_imbalance, saturated_gates, exploding_gradients")
+    status: Literal["ok", "issue_found", "not_evaluated"]
+    parameters: dict[str, Any]
+    evidence: dict[str, Any]
+    message: str
+    recommendation: str | None = None
+
+
+class RuleStop(BaseModel):
+    """A run that ``training.stop_on`` ended early."""
+
+    run: int
+    rule: str
+    stop_on: Literal["nan", "exploding_gradients", "overfit"]
+    epoch: int
+    restored_epoch: int | None = Field(None, description="overfit: the epoch whose weights were restored")
+
+
 class JobLinks(BaseModel):
     self: str
     history: str
@@ -98,6 +119,8 @@ class Job(BaseModel):
     )
     estimate: CostEstimate | None = None
     cudnn: CudnnReport | None = None
+    findings: list[Finding] = Field(default_factory=list, description="Data checks made at submit time.")
+    stopped: list[RuleStop] = Field(default_factory=list, description="Runs that training.stop_on ended early.")
     links: JobLinks
 
 
@@ -122,6 +145,9 @@ class RunHistory(BaseModel):
     seed: int
     epochs_completed: int
     history: dict[str, list[float | None]]
+    health: dict[str, list[Any]] | None = Field(
+        None, description="Per-epoch numeric health (epoch 0 = before training): gradient norms, update ratios, "
+                          "gate saturation, dead units per layer (`name/layer`).")
 
 
 class JobHistory(BaseModel):
@@ -161,6 +187,7 @@ class Diagnosis(BaseModel):
     evidence: Evidence
     runs: list[dict[str, Any]] = []
     spread: dict[str, Any] | None = None
+    findings: list[Finding] = []
 
 
 class DiagnosisLinks(BaseModel):

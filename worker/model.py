@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import keras
 
 from core.job_config import JobConfig, main_metric
@@ -22,8 +24,11 @@ def output_layer(task: str, outputs: int) -> keras.layers.Layer:
     return keras.layers.Dense(outputs, activation="linear")
 
 
-def build_model(config: JobConfig, timesteps: int, features: int, outputs: int) -> keras.Model:
-    """The classic recipe by default: LSTM(5) → Dense(1, sigmoid), binary cross-entropy, adam."""
+def build_model(config: JobConfig, timesteps: int, features: int, outputs: int, *,
+                instrument: Callable[[type], type] | None = None) -> keras.Model:
+    """The classic recipe by default: LSTM(5) → Dense(1, sigmoid), binary cross-entropy, adam.
+
+    ``instrument`` may wrap the optimizer class (``worker.health.instrumented``)."""
     layers: list[keras.layers.Layer] = [keras.Input(shape=(timesteps, features))]
     stack = config.model.layers
     for i, spec in enumerate(stack):
@@ -43,8 +48,11 @@ def build_model(config: JobConfig, timesteps: int, features: int, outputs: int) 
     optimizer_kwargs: dict[str, float] = {"learning_rate": training.learning_rate}
     if training.clipnorm is not None:
         optimizer_kwargs["clipnorm"] = training.clipnorm
+    optimizer_class = _OPTIMIZERS[training.optimizer]
+    if instrument is not None:
+        optimizer_class = instrument(optimizer_class)
     model.compile(
-        optimizer=_OPTIMIZERS[training.optimizer](**optimizer_kwargs),
+        optimizer=optimizer_class(**optimizer_kwargs),
         loss=_LOSS[config.task],
         metrics=[main_metric(config.task)],
     )

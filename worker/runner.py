@@ -24,6 +24,7 @@ from diagnosis.baseline import baseline_loss
 from diagnosis.engine import diagnose
 from worker import devices
 from worker.callbacks import EpochRecorder, MemoryBudgetExceeded, MemoryGuard, StopWhen, rss_bytes
+from worker.health import HealthMonitor
 from worker.model_export import KeepWeights, save_model
 from worker.training import fit_run
 
@@ -147,31 +148,41 @@ class JobRunner:
         runs, epochs = config.training.repeats, config.training.epochs
         seeds = run_seeds(config.training.seed, runs)
         histories: list[dict[str, list[float]]] = []
+        health: list[list[dict]] = []
+        stopped: list[dict] = []
         for run, seed in enumerate(seeds, start=1):
             stopper = StopWhen(lambda: self.jobs.cancel_requested(tenant, job_id))
             recorder = EpochRecorder(self._epoch_writer(tenant, job_id, run, runs, epochs))
             keeper = KeepWeights(config.training.keep)
-            histories.append(fit_run(config, prepared, seed, [recorder, stopper, keeper, guard]))
+            monitor = self._health_monitor(tenant, job_id, run, config, prepared)
+            histories.append(fit_run(config, prepared, seed, [recorder, stopper, keeper, guard], health=monitor))
             if stopper.stopped:
                 self._finish(tenant, job_id, "cancelled")
                 return
-            record = save_model(
-                self.blobs.store,
-                keeper.model,
-                keeper,
-                tenant=tenant,
-                job_id=job_id,
-                run=run,
-                seed=seed,
-                task=config.task,
-                spec=prepared.spec,
-            )
+            health.append(monitor.records if monitor is not None else [])
+            if monitor is not None and monitor.stopped is not None:
+                # Recorded on the job as it happens: the reader learns why a run ended early.
+                stopped.append({"run": run, **monitor.stopped})
+                self.jobs.update(tenant, job_id, stopped=stopped)
+            record = save_model(self.blobs.store, keeper.model, keeper, tenant=tenant, job_id=job_id, run=run, seed=seed,
+                                task=config.task, spec=prepared.spec)
             self.models.save(tenant, job_id, run, record)
-        diagnosis = diagnose(
-            histories, task=config.task, baseline_loss=baseline, final=True, seeds=seeds, config=config.model_dump()
-        )
+        job = self.jobs.get(tenant, job_id) or {}
+        diagnosis = diagnose(histories, task=config.task, baseline_loss=baseline, final=True, seeds=seeds,
+                             config=config.model_dump(), data_findings=job.get("data_findings"), health=health,
+                             stop_on=config.training.stop_on)
         self.jobs.set_diagnosis(tenant, job_id, diagnosis)
         self._finish(tenant, job_id, "succeeded", verdict=diagnosis["verdict"])
+
+    def _health_monitor(self, tenant: str, job_id: str, run: int, config: JobConfig, prepared) -> HealthMonitor | None:
+        if not self.settings.health_every_steps:
+            return None
+
+        def write(epoch: int, record: dict) -> None:
+            self.jobs.append_health(tenant, job_id, run, record)
+
+        return HealthMonitor(config.task, prepared.X_train, prepared.y_train, stop_on=config.training.stop_on,
+                             on_record=write, every_steps=self.settings.health_every_steps)
 
     def _epoch_writer(self, tenant: str, job_id: str, run: int, runs: int, epochs: int):
         def write(epoch: int, metrics: dict[str, float | None]) -> None:

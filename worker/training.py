@@ -11,16 +11,14 @@ from collections.abc import Sequence
 import keras
 
 from core.job_config import JobConfig
+from core.model_size import output_units
 from worker import fast_input
+from worker.health import HealthMonitor, instrumented
 from worker.model import build_model
 
 
 def output_size(config: JobConfig, spec: dict) -> int:
-    if config.task == "multiclass_classification":
-        return int(spec["classes"])
-    if config.task == "regression":
-        return int(spec.get("outputs") or 1)
-    return 1
+    return output_units(config.task, spec)
 
 
 def fit_run(
@@ -28,10 +26,15 @@ def fit_run(
     prepared,  # core.data.PreparedData
     seed: int,
     callbacks: Sequence[keras.callbacks.Callback],
+    health: HealthMonitor | None = None,
 ) -> dict[str, list[float]]:
+    """``health`` watches the run's numeric health; its gradient counters need the optimizer
+    instrumented, which the TensorFlow backend supports (elsewhere it records the rest)."""
     keras.utils.set_random_seed(seed)
     spec = prepared.spec
-    model = build_model(config, int(spec["timesteps"]), int(spec["n_features"]), output_size(config, spec))
+    instrument = instrumented if health is not None and fast_input.available() else None
+    model = build_model(config, int(spec["timesteps"]), int(spec["n_features"]), output_size(config, spec),
+                        instrument=instrument)
     has_validation = len(prepared.X_val) > 0
     extra: list[keras.callbacks.Callback] = []
     stopping = config.training.early_stopping
@@ -47,7 +50,7 @@ def fit_run(
     history = model.fit(
         **_inputs(model, prepared, config.training.batch_size, config.training.shuffle, seed),
         epochs=config.training.epochs,
-        callbacks=[*callbacks, *extra],
+        callbacks=[*callbacks, *extra, *([health] if health is not None else [])],
         verbose=0,
     )
     return history.history

@@ -34,6 +34,10 @@ def histories(jobs: Jobs, tenant: str, record: dict) -> list[dict]:
     return [columns(epochs) for epochs in jobs.history(tenant, record["id"], runs)]
 
 
+def health_records(jobs: Jobs, tenant: str, record: dict) -> list[list[dict]]:
+    return jobs.health(tenant, record["id"], record["config"]["training"]["repeats"])
+
+
 def current_diagnosis(jobs: Jobs, tenant: str, record: dict, runs: list[dict]) -> dict | None:
     """The stored final diagnosis, or one read from the history so far (None below MIN_EPOCHS)."""
     stored = jobs.get_diagnosis(tenant, record["id"])
@@ -51,6 +55,9 @@ def current_diagnosis(jobs: Jobs, tenant: str, record: dict, runs: list[dict]) -
         final=is_final(record),
         seeds=seeds,
         config=config,
+        data_findings=record.get("data_findings"),
+        health=health_records(jobs, tenant, record)[: len(started)],
+        stop_on=config["training"].get("stop_on") or (),
     )
 
 
@@ -59,10 +66,17 @@ def get_history(job_id: str, tenant: Tenant, jobs: Jobs) -> dict:
     record = job_or_404(jobs, tenant, job_id)
     runs = histories(jobs, tenant, record)
     seeds = run_seeds(record["config"]["training"]["seed"], len(runs))
+    health = health_records(jobs, tenant, record)
     return {
         "runs": [
-            {"run": i, "seed": seed, "epochs_completed": len(run.get("loss", [])), "history": run}
-            for i, (run, seed) in enumerate(zip(runs, seeds), start=1)
+            {
+                "run": i,
+                "seed": seed,
+                "epochs_completed": len(run.get("loss", [])),
+                "history": run,
+                "health": columns(records) if records else None,
+            }
+            for i, (run, seed, records) in enumerate(zip(runs, seeds, health), start=1)
         ]
     }
 
@@ -87,7 +101,8 @@ def get_plot(job_id: str, filename: str, request: Request, tenant: Tenant, jobs:
     runs = histories(jobs, tenant, record)
     diagnosis = current_diagnosis(jobs, tenant, record, runs)
     expected = ["loss", main_metric(record["config"]["task"])]
-    return plot_response(request, plots, f"job:{tenant}:{job_id}", runs, diagnosis, filename, expected)
+    return plot_response(request, plots, f"job:{tenant}:{job_id}", runs, diagnosis, filename, expected,
+                         health=health_records(jobs, tenant, record))
 
 
 _EVENT_ID = re.compile(r"\d{1,20}-\d{1,20}")

@@ -159,6 +159,8 @@ def _accept(config: JobConfig, tenant: str, container: ContainerDep) -> dict:
         "estimate": cost.as_dict(),
         "cudnn": cudnn_eligibility(config),
         "attempts": 0,
+        "data_findings": None,  # checked by the worker before the first epoch
+        "stopped": [],
     }
     jobs.create(tenant, record)
     container.retention.schedule("job", tenant, job_id, expires_ts)

@@ -1,0 +1,341 @@
+"""Numeric health of a run while it trains: gradients, updates, gates, dead units, non-finite values.
+
+Two parts, so that the fast training path stays fast (benchmarks/BENCHMARKS.md, "health checks"):
+
+- ``GradientProbe``: a handful of variables that the optimizer itself updates inside the compiled
+  training step (``instrumented`` wraps the optimizer class), every ``every_steps`` steps:
+  gradient norms per layer, the update/weight ratio, and the first step with a non-finite
+  gradient. Keras calls batch callbacks only once per ``steps_per_execution`` batches, and
+  gradients never leave the compiled step; in-graph counters see every sampled step for the
+  price of a few small tensor ops.
+- ``HealthMonitor``: a Keras callback that reads those counters at each epoch end, replays the
+  model on a fixed sample batch in NumPy (``worker.activations``: gate saturation, dead units,
+  the loss on that batch) and hands one *health record* per epoch to ``on_record``. Epoch 0 is
+  the state before the first step. The rules that read these records are pure and live in
+  ``diagnosis.findings.training``; the same functions decide ``training.stop_on``.
+
+Like every monitoring callback here, it never crashes the training it watches.
+"""
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Sequence
+
+import keras
+import numpy as np
+from keras import ops
+
+from core.logging import get_logger
+from diagnosis.findings import training as rules
+from worker import activations
+
+log = get_logger("worker.health")
+
+# Enough samples to measure saturation and dead units, few enough that the NumPy replay of the
+# model stays around a millisecond per epoch.
+SAMPLE_BATCH = 128
+
+
+def layer_names(model: keras.Model) -> list[str]:
+    """Names for the model's layers as a user knows them from the config: lstm_1, lstm_2, …,
+    dense_1, …, output (Keras' own names change with every model built in a process)."""
+    names: list[str] = []
+    lstm = dense = 0
+    weighted = [layer for layer in model.layers if layer.weights]
+    for i, layer in enumerate(model.layers):
+        if isinstance(layer, (keras.layers.LSTM, keras.layers.Bidirectional)):
+            lstm += 1
+            names.append(f"lstm_{lstm}")
+        elif layer is weighted[-1]:
+            names.append("output")
+        elif isinstance(layer, keras.layers.Dense):
+            dense += 1
+            names.append(f"dense_{dense}")
+        else:
+            names.append(f"layer_{i}")
+    return names
+
+
+class GradientProbe:
+    """Counters the instrumented optimizer updates in the compiled step; read and reset per epoch."""
+
+    def __init__(self, model: keras.Model, names: Sequence[str], every_steps: int = 1) -> None:
+        owners = {id(w): i for i, layer in enumerate(model.layers) for w in layer.trainable_weights}
+        self.layers = [names[i] for i, layer in enumerate(model.layers) if layer.trainable_weights]
+        index = {name: k for k, name in enumerate(self.layers)}
+        variables = model.trainable_variables
+        membership = np.zeros((len(variables), len(self.layers)), dtype="float32")
+        for v, variable in enumerate(variables):
+            membership[v, index[names[owners[id(variable)]]]] = 1.0
+        self._membership = membership
+        self.every_steps = max(1, int(every_steps))
+        n = len(self.layers)
+
+        def counter(value, shape=()):
+            return keras.Variable(np.full(shape, value, dtype="float32"), trainable=False, dtype="float32")
+
+        # Since the last read: sampled steps (and those with a finite gradient), sum/max/min of
+        # the finite global gradient norms, per layer
+        # the sum of gradient norms, of squared update norms and of squared weight norms, and
+        # steps whose gradient was not finite. For the whole run: steps taken, the first sampled
+        # gradient norm, the first step with a non-finite gradient (1-based, -1: none yet).
+        self.sampled, self.finite = counter(0.0), counter(0.0)
+        self.norm_sum, self.norm_max, self.norm_min = counter(0.0), counter(0.0), counter(math.inf)
+        self.layer_norm_sum, self.update_sq, self.weight_sq = counter(0.0, (n,)), counter(0.0, (n,)), counter(0.0, (n,))
+        self.bad_steps = counter(0.0, (n,))
+        self.steps, self.first_norm, self.first_bad = counter(0.0), counter(-1.0), counter(-1.0)
+
+    def observe(self, grads: Sequence, before: Sequence, variables: Sequence) -> None:
+        """Called inside the compiled step after the update; ``before`` are the weights before it."""
+        self.steps.assign(self.steps + 1.0)
+        sample = ops.equal(ops.mod(self.steps - 1.0, float(self.every_steps)), 0.0)
+
+        def measure():
+            membership = ops.convert_to_tensor(self._membership)
+
+            def per_layer(squares):
+                return ops.squeeze(ops.matmul(ops.expand_dims(ops.stack(squares), 0), membership), 0)
+
+            grad_sq = per_layer([ops.sum(ops.square(ops.cast(g, "float32"))) for g in grads])
+            update_sq = per_layer([ops.sum(ops.square(ops.cast(ops.convert_to_tensor(v) - b, "float32")))
+                                   for v, b in zip(variables, before)])
+            weight_sq = per_layer([ops.sum(ops.square(ops.cast(b, "float32"))) for b in before])
+            finite = ops.isfinite(grad_sq)
+            norm = ops.sqrt(ops.sum(grad_sq))
+            ok = ops.isfinite(norm)
+            kept = ops.where(ok, norm, 0.0)
+            self.sampled.assign(self.sampled + 1.0)
+            self.finite.assign(self.finite + ops.cast(ok, "float32"))
+            self.norm_sum.assign(self.norm_sum + kept)
+            self.norm_max.assign(ops.maximum(self.norm_max, kept))
+            self.norm_min.assign(ops.where(ok, ops.minimum(self.norm_min, norm), self.norm_min))
+            self.first_norm.assign(ops.where(self.first_norm < 0.0, kept, self.first_norm))
+            self.layer_norm_sum.assign(self.layer_norm_sum + ops.where(finite, ops.sqrt(grad_sq), 0.0))
+            both = ops.logical_and(ops.isfinite(update_sq), ops.isfinite(weight_sq))
+            self.update_sq.assign(self.update_sq + ops.where(both, update_sq, 0.0))
+            self.weight_sq.assign(self.weight_sq + ops.where(both, weight_sq, 0.0))
+            bad = ops.logical_not(finite)
+            self.bad_steps.assign(self.bad_steps + ops.cast(bad, "float32"))
+            first_seen = ops.logical_and(self.first_bad < 0.0, ops.any(bad))
+            self.first_bad.assign(ops.where(first_seen, self.steps, self.first_bad))
+            return ops.zeros(())
+
+        ops.cond(sample, measure, lambda: ops.zeros(()))
+
+    def first_bad_step(self) -> int | None:
+        step = float(keras.ops.convert_to_numpy(self.first_bad))
+        return int(step) if step > 0 else None
+
+    def read(self) -> dict:
+        """The counters since the last read as health-record fields; then they start again."""
+        names = ("sampled", "finite", "norm_sum", "norm_max", "norm_min", "layer_norm_sum", "update_sq", "weight_sq",
+                 "bad_steps", "first_norm")
+        value = {name: np.asarray(keras.ops.convert_to_numpy(getattr(self, name)), dtype=np.float64) for name in names}
+        sampled, finite = float(value["sampled"]), float(value["finite"])
+        fields: dict = {"grad_steps": int(sampled)}
+        if finite:
+            # Means over the sampled steps whose gradient was finite: a NaN step is the
+            # non_finite rule's business, and must not read as a vanishing gradient.
+            fields.update(grad_norm=float(value["norm_sum"]) / finite, grad_norm_max=float(value["norm_max"]),
+                          grad_norm_min=float(value["norm_min"]))
+        for k, name in enumerate(self.layers):
+            good = sampled - float(value["bad_steps"][k])
+            if good > 0:
+                fields[f"grad_norm/{name}"] = float(value["layer_norm_sum"][k]) / good
+            if value["weight_sq"][k] > 0:
+                fields[f"update_ratio/{name}"] = math.sqrt(value["update_sq"][k] / value["weight_sq"][k])
+        if value["first_norm"] >= 0:
+            fields["grad_norm_first"] = float(value["first_norm"])
+        bad = [name for k, name in enumerate(self.layers) if value["bad_steps"][k] > 0]
+        for name in names[:-1]:
+            variable = getattr(self, name)
+            variable.assign(np.zeros(variable.shape, dtype="float32"))
+        self.norm_min.assign(np.float32(math.inf))
+        fields["_bad_gradient_layers"] = bad
+        return fields
+
+
+@functools.cache
+def instrumented(optimizer_class: type) -> type:
+    """``optimizer_class`` whose ``apply`` also feeds the model's ``GradientProbe``, if one is set.
+
+    The subclass keeps the original's name and module, so a saved model records a plain
+    ``Adam`` (or whichever), and loads without lstm-doctor.
+    """
+
+    def apply(self, grads, trainable_variables=None):
+        probe = getattr(self, "health_probe", None)
+        if probe is None or trainable_variables is None:
+            return optimizer_class.apply(self, grads, trainable_variables)
+        variables = list(trainable_variables)
+        # A copy, not a read: the update below would otherwise show through (TensorFlow reads
+        # a variable lazily inside a compiled function).
+        before = [ops.copy(v) for v in variables]
+        result = optimizer_class.apply(self, grads, variables)
+        probe.observe(list(grads), before, variables)
+        return result
+
+    return type(optimizer_class.__name__, (optimizer_class,),
+                {"apply": apply, "health_instrumented": True, "__module__": optimizer_class.__module__,
+                 "__qualname__": optimizer_class.__qualname__})
+
+
+class HealthMonitor(keras.callbacks.Callback):
+    """Per-epoch health records of one run, and ``training.stop_on`` decided from them.
+
+    ``on_record(epoch, record)`` receives each record (epoch 0: before training). ``stopped``
+    says which rule stopped the run, if one did.
+    """
+
+    def __init__(self, task: str, x_sample: np.ndarray, y_sample: np.ndarray, *, stop_on: Sequence[str] = (),
+                 on_record: Callable[[int, dict], None] | None = None, every_steps: int = 1) -> None:
+        super().__init__()
+        self.task = task
+        self.x_sample = np.asarray(x_sample[:SAMPLE_BATCH])
+        self.y_sample = np.asarray(y_sample[:SAMPLE_BATCH])
+        self.stop_on = tuple(stop_on)
+        self.on_record = on_record
+        self.every_steps = every_steps
+        self.records: list[dict] = []
+        self.history: dict[str, list[float | None]] = {}
+        self.stopped: dict | None = None
+        self.probe: GradientProbe | None = None
+        self.names: list[str] = []
+        self._best: tuple[float, int, list] | None = None
+
+    # Keras hooks -------------------------------------------------------------------------
+    def on_train_begin(self, logs=None) -> None:
+        self.names = layer_names(self.model)
+        optimizer = self.model.optimizer
+        if getattr(type(optimizer), "health_instrumented", False):
+            try:
+                self.probe = GradientProbe(self.model, self.names, self.every_steps)
+                optimizer.health_probe = self.probe
+            except Exception:  # noqa: BLE001 - without gradients the other numbers still help
+                log.warning("gradient_probe_unavailable", exc_info=True)
+                self.probe = None
+        self._emit(0, self._record(0, {}))
+
+    def on_train_batch_end(self, batch: int, logs=None) -> None:
+        if "nan" not in self.stop_on or self.stopped is not None:
+            return
+        loss = (logs or {}).get("loss")
+        bad_loss = loss is not None and not math.isfinite(float(loss))
+        if bad_loss or (self.probe is not None and self.probe.first_bad_step() is not None):
+            self._stop("nan", rules.NON_FINITE, epoch=len(self.records))
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        for name, value in (logs or {}).items():
+            number = float(value)
+            self.history.setdefault(name, []).append(number if math.isfinite(number) else None)
+        record = self._record(epoch + 1, logs or {})
+        self._remember_best(epoch + 1)
+        if self.stopped is None:
+            fired = rules.stop_reason([*self.records, record], self.history, self.stop_on)
+            if fired is not None:
+                self._stop(*fired, epoch=epoch + 1)
+        if self.stopped is not None:
+            record["stopped"] = self.stopped["rule"]
+        self._emit(epoch + 1, record)
+
+    def on_train_end(self, logs=None) -> None:
+        if self.probe is not None:
+            self.model.optimizer.health_probe = None
+
+    # Internals ---------------------------------------------------------------------------
+    def _record(self, epoch: int, logs: dict) -> dict:
+        record: dict = {"epoch": epoch}
+        try:
+            bad_gradients: list[str] = []
+            if self.probe is not None and epoch > 0:
+                fields = self.probe.read()
+                bad_gradients = fields.pop("_bad_gradient_layers")
+                record.update(fields)
+            weights = self._weights(record)
+            reading = activations.forward(self.model, self.names, self.x_sample)
+            record["sample_loss"] = activations.loss(self.task, reading.predictions, self.y_sample)
+            for layer in reading.layers:
+                if not layer.finite:
+                    continue  # NaN activations say nothing about saturation; non_finite reports them
+                if layer.saturation is not None:
+                    record[f"saturation/{layer.name}"] = layer.saturation
+                    for gate, share in layer.gate_saturation.items():
+                        record[f"saturation/{layer.name}/{gate}"] = share
+                if layer.dead_share is not None:
+                    record[f"dead_units/{layer.name}"] = layer.dead_share
+            record["non_finite"] = self._first_non_finite(logs, bad_gradients, weights, reading)
+        except Exception:  # noqa: BLE001 - a health reading must never stop the training
+            log.warning("health_record_failed", epoch=epoch, exc_info=True)
+        return record
+
+    def _weights(self, record: dict) -> dict[str, bool]:
+        """Weight norms per layer into ``record``; returns per layer whether all weights are finite."""
+        finite: dict[str, bool] = {}
+        for layer, name in zip(self.model.layers, self.names):
+            arrays = [np.asarray(keras.ops.convert_to_numpy(w), dtype=np.float64) for w in layer.trainable_weights]
+            if not arrays:
+                continue
+            with np.errstate(over="ignore", invalid="ignore"):
+                squares = sum(float(np.sum(a * a)) for a in arrays)
+            record[f"weight_norm/{name}"] = math.sqrt(squares) if math.isfinite(squares) else None
+            finite[name] = all(bool(np.isfinite(a).all()) for a in arrays)
+        return finite
+
+    def _first_non_finite(self, logs: dict, bad_gradients: list[str], weights: dict[str, bool],
+                          reading: activations.ForwardReading) -> dict | None:
+        """What went non-finite first this epoch, in the order it happens within a step."""
+        step = self.probe.first_bad_step() if self.probe is not None else None
+        if bad_gradients:
+            return {"what": "gradient", "layers": bad_gradients, "step": step}
+        bad_weights = [name for name, ok in weights.items() if not ok]
+        if bad_weights:
+            return {"what": "weights", "layers": bad_weights, "step": step}
+        loss = logs.get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            return {"what": "loss", "layers": [], "step": step}
+        bad_outputs = [layer.name for layer in reading.layers if not layer.finite]
+        if bad_outputs:
+            return {"what": "activations", "layers": bad_outputs[:1], "step": step}
+        return None
+
+    def _emit(self, epoch: int, record: dict) -> None:
+        record = _json_safe(record)
+        self.records.append(record)
+        if self.on_record is not None:
+            try:
+                self.on_record(epoch, record)
+            except Exception:  # noqa: BLE001 - Redis trouble: the run goes on, as for epochs
+                log.warning("health_not_recorded", epoch=epoch, exc_info=True)
+
+    def _remember_best(self, epoch: int) -> None:
+        """Weights of the best validation epoch so far, for an overfit stop to restore."""
+        if "overfit" not in self.stop_on:
+            return
+        values = self.history.get("val_loss") or []
+        current = values[-1] if values else None
+        if current is not None and (self._best is None or current < self._best[0]):
+            self._best = (current, epoch, self.model.get_weights())
+
+    def _stop(self, action: str, rule: str, *, epoch: int) -> None:
+        self.model.stop_training = True
+        self.stopped = {"rule": rule, "stop_on": action, "epoch": epoch}
+        if action == "overfit" and self._best is not None:
+            self.model.set_weights(self._best[2])
+            self.stopped["restored_epoch"] = self._best[1]
+        log.info("training_stopped_by_rule", **self.stopped)
+
+
+def _json_safe(value):
+    """Plain JSON values: NaN/inf become None (as in histories), NumPy scalars Python numbers."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    return value
