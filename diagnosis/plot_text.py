@@ -32,7 +32,7 @@ EVIDENCE_LABELS = {
 PERCENT_EVIDENCE = {"val_loss_rise"}
 MAX_RECOMMENDATIONS = 5
 MAX_SUMMARY_LINES = 4
-MAX_FINDINGS = 4
+MAX_FINDINGS = 3
 
 
 def verdict(diagnosis: DiagnosisData | None) -> str | None:
@@ -114,15 +114,17 @@ def evidence_rows(diagnosis: DiagnosisData) -> list[tuple[str, str]]:
 
 
 def finding_lines(diagnosis: Diagnosis, width: int) -> list[str]:
-    """One line per finding that found an issue (``rule: message``, cut to ``width``), at most
-    ``MAX_FINDINGS`` and a last line counting the rest."""
+    """Lines for the findings that found an issue (``rule: message``, each wrapped to two lines
+    of ``width``), at most ``MAX_FINDINGS`` of them and a last line counting the rest."""
     findings = diagnosis.get("findings")
     if not isinstance(findings, list):
         return []
     flagged = [f for f in findings if isinstance(f, Mapping) and f.get("status") == "issue_found"
                and isinstance(f.get("rule"), str)]
-    lines = [textwrap.shorten(f"{f['rule']}: {f.get('message') or ''}", width, placeholder=" …")
-             for f in flagged[:MAX_FINDINGS]]
+    lines = []
+    for f in flagged[:MAX_FINDINGS]:
+        lines += textwrap.wrap(f"{f['rule']}: {f.get('message') or ''}", width, max_lines=2, placeholder=" …",
+                               subsequent_indent="  ")
     if len(flagged) > MAX_FINDINGS:
         lines.append(f"… and {len(flagged) - MAX_FINDINGS} more (see findings)")
     return lines

@@ -370,24 +370,24 @@ def _draw_diagnosis(words: Axes, numbers: Axes, diagnosis: DiagnosisData | None)
     _write(words, 0.885, plot_text.confidence_line(diagnosis), color=style.GREY)
     _write(words, 0.79, plot_text.body_text(diagnosis, width=72), linespacing=1.35)
     rows = plot_text.evidence_rows(diagnosis)
-    findings = plot_text.finding_lines(diagnosis, width=56)
+    findings = plot_text.finding_lines(diagnosis, width=64)
     if findings:
         # Findings take the bottom of the column; the evidence table gives up its last rows.
-        rows = rows[:max(0, _EVIDENCE_ROWS_WITH_FINDINGS - len(findings))]
+        rows = rows[:_EVIDENCE_ROWS_WITH_FINDINGS]
     if rows:
         width = max(len(name) for name, _ in rows)
         table = "\n".join(f"{name:<{width}}  {value:>8}" for name, value in rows)
         _write(numbers, 1, "Evidence", fontsize=style.LABEL_PT, fontweight="bold")
         _write(numbers, 0.9, table, family="monospace", linespacing=1.3)
     if findings:
-        top = 0.9 - _ROW_HEIGHT * len(rows) - 0.04 if rows else 1
-        _write(numbers, top, "Findings", fontsize=style.LABEL_PT, fontweight="bold", color=style.VERMILLION)
-        _write(numbers, top - 0.09, "\n".join(findings), fontsize=style.NOTE_PT, linespacing=1.3)
+        _write(numbers, _FINDINGS_TOP, "Findings", fontsize=style.LABEL_PT, fontweight="bold",
+               color=style.VERMILLION)
+        _write(numbers, _FINDINGS_TOP - 0.08, "\n".join(findings), fontsize=style.NOTE_PT, linespacing=1.25)
 
 
-# Evidence rows (as a share of the text panel's height), and how many still fit above a findings block.
-_ROW_HEIGHT = 0.05
-_EVIDENCE_ROWS_WITH_FINDINGS = 13
+# With findings to show, the evidence table keeps the rows that fit above them.
+_FINDINGS_TOP = 0.38
+_EVIDENCE_ROWS_WITH_FINDINGS = 8
 
 
 def _write(ax: Axes, y: float, text: str, **font) -> None:

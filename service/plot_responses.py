@@ -70,7 +70,7 @@ def _gradients(request: Request, cache: PlotCache, resource: str, health: Sequen
     key = (resource, tuple(len(records) for records in health), GRADIENTS, fmt, flagged)
     etag = etag_for(key)
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
-    if etag in [tag.strip() for tag in request.headers.get("if-none-match", "").split(",")]:
+    if matches(request.headers.get("if-none-match", ""), etag):
         return Response(status_code=304, headers=headers)
     body = cache.get_or_render(key, lambda: render_gradients(list(health), diagnosis, fmt=fmt))
     return Response(body, media_type=MEDIA_TYPES[fmt], headers=headers)
