@@ -3,6 +3,7 @@
 The API has no Keras; the counts follow Keras' layers exactly (``tests/test_findings_data.py``
 compares them with ``model.count_params()``).
 """
+
 from __future__ import annotations
 
 from core.job_config import JobConfig

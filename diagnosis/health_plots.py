@@ -6,6 +6,7 @@ ratio per step (log axis, the frozen and thrashing bands shaded), and the share 
 gate pre-activations with the share of dead units. Epoch 0 is the model before training.
 The findings that flagged an issue are listed in the corner. Pure, like ``diagnosis.plots``.
 """
+
 from __future__ import annotations
 
 import math
@@ -38,7 +39,8 @@ def render_gradients(health: Sequence[Records], diagnosis: Mapping[str, Any] | N
 
 
 def _series(records: Records, key: str) -> tuple[np.ndarray, np.ndarray]:
-    epochs, values = [], []
+    epochs: list[int] = []
+    values: list[float] = []
     for record in records:
         value = record.get(key)
         if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
@@ -65,24 +67,35 @@ def gradients_figure(health: Sequence[Records], diagnosis: Mapping[str, Any] | N
     for records in health:
         epochs, values = _series(records, "grad_norm")
         if len(epochs):
-            grads.plot(epochs, values, color=style.INK, linewidth=style.MEAN_WIDTH if not several else style.RUN_WIDTH,
-                       label="all layers" if records is health[0] else None)
-    grads.axhline(rules.VANISHING_PARAMETERS["min_norm"], color=style.GREY, linestyle=":", linewidth=1.2,
-                  label=f"vanishing below {rules.VANISHING_PARAMETERS['min_norm']:g}")
+            grads.plot(
+                epochs,
+                values,
+                color=style.INK,
+                linewidth=style.MEAN_WIDTH if not several else style.RUN_WIDTH,
+                label="all layers" if records is health[0] else None,
+            )
+    grads.axhline(
+        rules.VANISHING_PARAMETERS["min_norm"],
+        color=style.GREY,
+        linestyle=":",
+        linewidth=1.2,
+        label=f"vanishing below {rules.VANISHING_PARAMETERS['min_norm']:g}",
+    )
     _style(grads, "Gradient norm (mean per epoch)", "L2 norm")
 
     _plot_layers(updates, health, "update_ratio", several, log=True)
     low, high = rules.UPDATE_RATIO_PARAMETERS["low"], rules.UPDATE_RATIO_PARAMETERS["high"]
-    updates.axhspan(high, max(high * 100, updates.get_ylim()[1]), color=style.ORANGE, alpha=0.12,
-                    label=f"thrashing > {high:g}")
-    updates.axhspan(min(low / 100, updates.get_ylim()[0]), low, color=style.BLUE, alpha=0.10,
-                    label=f"frozen < {low:g}")
+    updates.axhspan(
+        high, max(high * 100, updates.get_ylim()[1]), color=style.ORANGE, alpha=0.12, label=f"thrashing > {high:g}"
+    )
+    updates.axhspan(min(low / 100, updates.get_ylim()[0]), low, color=style.BLUE, alpha=0.10, label=f"frozen < {low:g}")
     _style(updates, "Update / weight ratio per step", "‖Δw‖ / ‖w‖")
 
     _plot_layers(gates, health, "saturation", several, log=False)
     _plot_layers(gates, health, "dead_units", several, log=False, linestyle="--", suffix=" dead units")
-    gates.axhline(rules.SATURATED_PARAMETERS["max_share"], color=style.GREY, linestyle=":", linewidth=1.2,
-                  label="issue at 50 %")
+    gates.axhline(
+        rules.SATURATED_PARAMETERS["max_share"], color=style.GREY, linestyle=":", linewidth=1.2, label="issue at 50 %"
+    )
     gates.set_ylim(-0.03, 1.03)
     _style(gates, "Saturated gates (solid), dead units (dashed)", "share")
 
@@ -90,13 +103,22 @@ def gradients_figure(health: Sequence[Records], diagnosis: Mapping[str, Any] | N
     flagged = [f["rule"] for f in issues((diagnosis or {}).get("findings") or [])]
     note = "Findings: " + ", ".join(flagged) if flagged else "No finding flagged an issue"
     runs = f"{len(health)} runs" if several else "1 run"
-    fig.suptitle(f"lstm-doctor numeric health · {runs} · {note}", fontsize=style.TITLE_PT, color=style.INK,
-                 fontweight="bold")
+    fig.suptitle(
+        f"lstm-doctor numeric health · {runs} · {note}", fontsize=style.TITLE_PT, color=style.INK, fontweight="bold"
+    )
     return fig
 
 
-def _plot_layers(ax: Axes, health: Sequence[Records], prefix: str, several: bool, *, log: bool,
-                 linestyle: str = "-", suffix: str = "") -> None:
+def _plot_layers(
+    ax: Axes,
+    health: Sequence[Records],
+    prefix: str,
+    several: bool,
+    *,
+    log: bool,
+    linestyle: str = "-",
+    suffix: str = "",
+) -> None:
     for k, layer in enumerate(_layers(health, prefix)):
         colour = _LAYER_COLOURS[k % len(_LAYER_COLOURS)]
         for i, records in enumerate(health):
@@ -106,11 +128,17 @@ def _plot_layers(ax: Axes, health: Sequence[Records], prefix: str, several: bool
                 epochs, values = epochs[keep], values[keep]
             if not len(epochs):
                 continue
-            ax.plot(epochs, values, color=colour, linestyle=linestyle,
-                    linewidth=style.RUN_WIDTH if several else style.MEAN_WIDTH - 0.6,
-                    alpha=style.RUN_ALPHA + 0.2 if several else 1.0,
-                    marker="o" if len(epochs) <= style.MARKERS_UP_TO_EPOCHS else None, markersize=3,
-                    label=f"{layer}{suffix}" if i == 0 else None)
+            ax.plot(
+                epochs,
+                values,
+                color=colour,
+                linestyle=linestyle,
+                linewidth=style.RUN_WIDTH if several else style.MEAN_WIDTH - 0.6,
+                alpha=style.RUN_ALPHA + 0.2 if several else 1.0,
+                marker="o" if len(epochs) <= style.MARKERS_UP_TO_EPOCHS else None,
+                markersize=3,
+                label=f"{layer}{suffix}" if i == 0 else None,
+            )
     if log and ax.has_data():
         ax.set_yscale("log")
 
@@ -120,8 +148,13 @@ def _mark_non_finite(ax: Axes, health: Sequence[Records]) -> None:
         for record in records:
             event = record.get("non_finite")
             if event:
-                ax.axvline(record.get("epoch", 0), color=style.VERMILLION, linewidth=1.5, linestyle="-.",
-                           label=f"first NaN/inf ({event.get('what')}), epoch {record.get('epoch')}")
+                ax.axvline(
+                    record.get("epoch", 0),
+                    color=style.VERMILLION,
+                    linewidth=1.5,
+                    linestyle="-.",
+                    label=f"first NaN/inf ({event.get('what')}), epoch {record.get('epoch')}",
+                )
                 return
 
 

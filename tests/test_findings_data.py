@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.job_config import JobConfig
 from core.data.checks import resolve_and_check
+from core.job_config import JobConfig
 from core.model_size import parameter_count
 from tests.helpers import classic_csv, csv_bytes
 

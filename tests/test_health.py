@@ -8,8 +8,8 @@ import keras
 import numpy as np
 import pytest
 
-from core.job_config import JobConfig
 from core.data import PreparedData
+from core.job_config import JobConfig
 from diagnosis.findings import training as rules
 from worker import activations, devices, fast_input
 from worker.health import HealthMonitor, layer_names

@@ -10,6 +10,7 @@ Keras' LSTM, for the record: z = x·W + h·U + b, split into the input, forget, 
 output gates (in that order); i, f, o = sigmoid(z_i, z_f, z_o), g = tanh(z_g), c = f·c + i·g,
 h = o·tanh(c). Dropout is off at inference and so here.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -48,8 +49,9 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * z))  # overflow-free
 
 
-def _lstm(x: np.ndarray, kernel: np.ndarray, recurrent: np.ndarray, bias: np.ndarray,
-          reverse: bool) -> tuple[np.ndarray, np.ndarray]:
+def _lstm(
+    x: np.ndarray, kernel: np.ndarray, recurrent: np.ndarray, bias: np.ndarray, reverse: bool
+) -> tuple[np.ndarray, np.ndarray]:
     """(outputs h of shape (samples, timesteps, units) in input time order, pre-activations z of
     shape (samples, timesteps, 4 · units))."""
     samples, steps, _ = x.shape
@@ -59,27 +61,30 @@ def _lstm(x: np.ndarray, kernel: np.ndarray, recurrent: np.ndarray, bias: np.nda
     projected = x @ kernel + bias  # the input part of every timestep at once
     outputs = np.empty((samples, steps, units))
     pre = np.empty((samples, steps, 4 * units))
-    for t in (range(steps - 1, -1, -1) if reverse else range(steps)):
+    for t in range(steps - 1, -1, -1) if reverse else range(steps):
         z = projected[:, t] + h @ recurrent
         pre[:, t] = z
-        i, f, g, o = (z[:, k * units:(k + 1) * units] for k in range(4))
+        i, f, g, o = (z[:, k * units : (k + 1) * units] for k in range(4))
         c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
         h = _sigmoid(o) * np.tanh(c)
         outputs[:, t] = h
     return outputs, pre
 
 
-def _cell_weights(lstm: keras.layers.LSTM) -> tuple[np.ndarray, ...]:
+def _cell_weights(lstm: keras.layers.LSTM) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     cell = lstm.cell
-    return tuple(np.asarray(keras.ops.convert_to_numpy(w), dtype=np.float64)
-                 for w in (cell.kernel, cell.recurrent_kernel, cell.bias))
+    kernel, recurrent, bias = (
+        np.asarray(keras.ops.convert_to_numpy(w), dtype=np.float64)
+        for w in (cell.kernel, cell.recurrent_kernel, cell.bias)
+    )
+    return kernel, recurrent, bias
 
 
 def _saturation(pre: np.ndarray, units: int) -> tuple[float, dict[str, float]]:
     gates = {}
     with np.errstate(invalid="ignore"):
         for k, gate in enumerate("ifgo"):
-            z = np.abs(pre[..., k * units:(k + 1) * units])
+            z = np.abs(pre[..., k * units : (k + 1) * units])
             limit = TANH_SATURATES if gate == "g" else SIGMOID_SATURATES
             gates[gate] = float(np.mean(z >= limit))
     return float(np.mean(list(gates.values()))), gates
@@ -113,8 +118,11 @@ def forward(model: keras.Model, names: list[str], x: np.ndarray) -> ForwardReadi
 
 
 def _lstm_layer(layer: keras.layers.Layer, name: str, x: np.ndarray) -> tuple[np.ndarray, LayerReading]:
-    directions = ([(layer.forward_layer, False), (layer.backward_layer, True)]
-                  if isinstance(layer, keras.layers.Bidirectional) else [(layer, False)])
+    directions = (
+        [(layer.forward_layer, False), (layer.backward_layer, True)]
+        if isinstance(layer, keras.layers.Bidirectional)
+        else [(layer, False)]
+    )
     outputs, pres = [], []
     for lstm, reverse in directions:
         h, pre = _lstm(x, *_cell_weights(lstm), reverse=reverse)
@@ -126,8 +134,12 @@ def _lstm_layer(layer: keras.layers.Layer, name: str, x: np.ndarray) -> tuple[np
     gate_saturation = {g: float(np.mean([s[1][g] for s in shares])) for g in "ifgo"}
     sequence = np.concatenate(outputs, axis=-1)
     reading = LayerReading(
-        name, "lstm", saturation=float(np.mean([s[0] for s in shares])), gate_saturation=gate_saturation,
-        dead_share=_dead_share(sequence), finite=bool(np.isfinite(sequence).all()),
+        name,
+        "lstm",
+        saturation=float(np.mean([s[0] for s in shares])),
+        gate_saturation=gate_saturation,
+        dead_share=_dead_share(sequence),
+        finite=bool(np.isfinite(sequence).all()),
     )
     first = directions[0][0]
     if first.return_sequences:

@@ -16,11 +16,13 @@ Two parts, so that the fast training path stays fast (benchmarks/BENCHMARKS.md, 
 
 Like every monitoring callback here, it never crashes the training it watches.
 """
+
 from __future__ import annotations
 
 import functools
 import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import keras
 import numpy as np
@@ -98,8 +100,12 @@ class GradientProbe:
                 return ops.squeeze(ops.matmul(ops.expand_dims(ops.stack(squares), 0), membership), 0)
 
             grad_sq = per_layer([ops.sum(ops.square(ops.cast(g, "float32"))) for g in grads])
-            update_sq = per_layer([ops.sum(ops.square(ops.cast(ops.convert_to_tensor(v) - b, "float32")))
-                                   for v, b in zip(variables, before)])
+            update_sq = per_layer(
+                [
+                    ops.sum(ops.square(ops.cast(ops.convert_to_tensor(v) - b, "float32")))
+                    for v, b in zip(variables, before)
+                ]
+            )
             weight_sq = per_layer([ops.sum(ops.square(ops.cast(b, "float32"))) for b in before])
             finite = ops.isfinite(grad_sq)
             norm = ops.sqrt(ops.sum(grad_sq))
@@ -129,16 +135,29 @@ class GradientProbe:
 
     def read(self) -> dict:
         """The counters since the last read as health-record fields; then they start again."""
-        names = ("sampled", "finite", "norm_sum", "norm_max", "norm_min", "layer_norm_sum", "update_sq", "weight_sq",
-                 "bad_steps", "first_norm")
+        names = (
+            "sampled",
+            "finite",
+            "norm_sum",
+            "norm_max",
+            "norm_min",
+            "layer_norm_sum",
+            "update_sq",
+            "weight_sq",
+            "bad_steps",
+            "first_norm",
+        )
         value = {name: np.asarray(keras.ops.convert_to_numpy(getattr(self, name)), dtype=np.float64) for name in names}
         sampled, finite = float(value["sampled"]), float(value["finite"])
         fields: dict = {"grad_steps": int(sampled)}
         if finite:
             # Means over the sampled steps whose gradient was finite: a NaN step is the
             # non_finite rule's business, and must not read as a vanishing gradient.
-            fields.update(grad_norm=float(value["norm_sum"]) / finite, grad_norm_max=float(value["norm_max"]),
-                          grad_norm_min=float(value["norm_min"]))
+            fields.update(
+                grad_norm=float(value["norm_sum"]) / finite,
+                grad_norm_max=float(value["norm_max"]),
+                grad_norm_min=float(value["norm_min"]),
+            )
         for k, name in enumerate(self.layers):
             good = sampled - float(value["bad_steps"][k])
             if good > 0:
@@ -164,21 +183,30 @@ def instrumented(optimizer_class: type) -> type:
     ``Adam`` (or whichever), and loads without lstm-doctor.
     """
 
+    base: Any = optimizer_class  # a Keras optimizer class; Keras has no type information
+
     def apply(self, grads, trainable_variables=None):
         probe = getattr(self, "health_probe", None)
         if probe is None or trainable_variables is None:
-            return optimizer_class.apply(self, grads, trainable_variables)
+            return base.apply(self, grads, trainable_variables)
         variables = list(trainable_variables)
         # A copy, not a read: the update below would otherwise show through (TensorFlow reads
         # a variable lazily inside a compiled function).
         before = [ops.copy(v) for v in variables]
-        result = optimizer_class.apply(self, grads, variables)
+        result = base.apply(self, grads, variables)
         probe.observe(list(grads), before, variables)
         return result
 
-    return type(optimizer_class.__name__, (optimizer_class,),
-                {"apply": apply, "health_instrumented": True, "__module__": optimizer_class.__module__,
-                 "__qualname__": optimizer_class.__qualname__})
+    return type(
+        optimizer_class.__name__,
+        (optimizer_class,),
+        {
+            "apply": apply,
+            "health_instrumented": True,
+            "__module__": optimizer_class.__module__,
+            "__qualname__": optimizer_class.__qualname__,
+        },
+    )
 
 
 class HealthMonitor(keras.callbacks.Callback):
@@ -188,8 +216,16 @@ class HealthMonitor(keras.callbacks.Callback):
     says which rule stopped the run, if one did.
     """
 
-    def __init__(self, task: str, x_sample: np.ndarray, y_sample: np.ndarray, *, stop_on: Sequence[str] = (),
-                 on_record: Callable[[int, dict], None] | None = None, every_steps: int = 1) -> None:
+    def __init__(
+        self,
+        task: str,
+        x_sample: np.ndarray,
+        y_sample: np.ndarray,
+        *,
+        stop_on: Sequence[str] = (),
+        on_record: Callable[[int, dict], None] | None = None,
+        every_steps: int = 1,
+    ) -> None:
         super().__init__()
         self.task = task
         self.x_sample = np.asarray(x_sample[:SAMPLE_BATCH])
@@ -282,8 +318,9 @@ class HealthMonitor(keras.callbacks.Callback):
             finite[name] = all(bool(np.isfinite(a).all()) for a in arrays)
         return finite
 
-    def _first_non_finite(self, logs: dict, bad_gradients: list[str], weights: dict[str, bool],
-                          reading: activations.ForwardReading) -> dict | None:
+    def _first_non_finite(
+        self, logs: dict, bad_gradients: list[str], weights: dict[str, bool], reading: activations.ForwardReading
+    ) -> dict | None:
         """What went non-finite first this epoch, in the order it happens within a step."""
         step = self.probe.first_bad_step() if self.probe is not None else None
         if bad_gradients:

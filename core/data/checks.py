@@ -4,15 +4,16 @@ rules of ``diagnosis.findings.data`` run on it (NumPy only; no TensorFlow in the
 ``resolve_and_check`` replaces ``resolve_spec`` at submit: one resolution of the config for both
 the spec and the checks, plus, for tables, one read of the feature columns.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
 
-from core.job_config import JobConfig
 from core.data.spec import ACCEPTED, resolve
 from core.data.tables import scan_table
+from core.job_config import JobConfig
 from core.logging import get_logger
 from core.model_size import output_units, parameter_count
 from diagnosis.findings import data as rules
@@ -46,5 +47,12 @@ def _facts(path: Path, fmt: str, config: JobConfig, resolved) -> rules.DataFacts
     mapping = spec.get("class_mapping")
     class_names = [label for label, _ in sorted(mapping.items(), key=lambda item: item[1])] if mapping else None
     parameters = parameter_count(config, int(spec["n_features"]), output_units(config.task, spec))
-    return rules.DataFacts(task=config.task, y=np.asarray(resolved.targets.y), train=int(spec["train_samples"]),
-                           scale=config.data.scale, inputs=inputs, parameters=parameters, class_names=class_names)
+    return rules.DataFacts(
+        task=config.task,
+        y=np.asarray(resolved.targets.y),
+        train=int(spec["train_samples"]),
+        scale=config.data.scale,
+        inputs=inputs,
+        parameters=parameters,
+        class_names=class_names or [],
+    )

@@ -16,6 +16,7 @@ Keras backend, too few epochs). Findings never change the verdict.
 
 Pure: numpy only, like the rest of ``diagnosis``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -27,13 +28,24 @@ NOT_EVALUATED = "not_evaluated"
 STATUSES = (OK, ISSUE, NOT_EVALUATED)
 
 
-def finding(rule: str, status: str, *, parameters: Mapping[str, Any] | None = None,
-            evidence: Mapping[str, Any] | None = None, message: str,
-            recommendation: str | None = None) -> dict[str, Any]:
+def finding(
+    rule: str,
+    status: str,
+    *,
+    parameters: Mapping[str, Any] | None = None,
+    evidence: Mapping[str, Any] | None = None,
+    message: str,
+    recommendation: str | None = None,
+) -> dict[str, Any]:
     if status not in STATUSES:
         raise ValueError(f"unknown finding status {status!r}")
-    out: dict[str, Any] = {"rule": rule, "status": status, "parameters": dict(parameters or {}),
-                           "evidence": dict(evidence or {}), "message": message}
+    out: dict[str, Any] = {
+        "rule": rule,
+        "status": status,
+        "parameters": dict(parameters or {}),
+        "evidence": dict(evidence or {}),
+        "message": message,
+    }
     if recommendation:
         out["recommendation"] = recommendation
     return out

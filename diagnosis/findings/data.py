@@ -6,6 +6,7 @@ Tables are checked on their rows (``Rows``: raw feature rows, window, horizon), 
 materialised windows, which would multiply the memory by the window length; NPZ samples come
 windowed already (``Windows``).
 """
+
 from __future__ import annotations
 
 import math
@@ -24,8 +25,15 @@ FEATURE_SCALES = "feature_scales"
 DUPLICATE_WINDOWS = "duplicate_windows"
 TARGET_LEAKAGE = "target_leakage"
 LABEL_SHIFT = "label_shift"
-RULES = (CONSTANT_TARGET, CLASS_IMBALANCE, TOO_FEW_WINDOWS, FEATURE_SCALES, DUPLICATE_WINDOWS, TARGET_LEAKAGE,
-         LABEL_SHIFT)
+RULES = (
+    CONSTANT_TARGET,
+    CLASS_IMBALANCE,
+    TOO_FEW_WINDOWS,
+    FEATURE_SCALES,
+    DUPLICATE_WINDOWS,
+    TARGET_LEAKAGE,
+    LABEL_SHIFT,
+)
 
 CONSTANT_PARAMETERS = {"min_relative_std": 1e-6, "max_mode_share": 0.99}
 IMBALANCE_PARAMETERS = {"max_ratio": 10.0}
@@ -66,17 +74,29 @@ class DataFacts:
     scale: str
     inputs: Rows | Windows
     parameters: int  # trainable parameters of the model the job builds
-    class_names: Sequence[str] | None = None
+    class_names: Sequence[str] = ()  # the original label of each class index; empty for regression
 
 
-def not_evaluated(reason: str = "No dataset was checked before training (a history trained elsewhere, or a job "
-                                "submitted before these checks existed).") -> list[dict[str, Any]]:
+def not_evaluated(
+    reason: str = "No dataset was checked before training (a history trained elsewhere, or a job "
+    "submitted before these checks existed).",
+) -> list[dict[str, Any]]:
     return [finding(rule, NOT_EVALUATED, message=reason) for rule in RULES]
 
 
 def evaluate(facts: DataFacts) -> list[dict[str, Any]]:
-    return [check(facts) for check in (constant_target, class_imbalance, too_few_windows, feature_scales,
-                                       duplicate_windows, target_leakage, label_shift)]
+    return [
+        check(facts)
+        for check in (
+            constant_target,
+            class_imbalance,
+            too_few_windows,
+            feature_scales,
+            duplicate_windows,
+            target_leakage,
+            label_shift,
+        )
+    ]
 
 
 def _classification(task: str) -> bool:
@@ -85,7 +105,7 @@ def _classification(task: str) -> bool:
 
 def _class_label(facts: DataFacts, index: int) -> str:
     names = facts.class_names
-    return str(names[index]) if names is not None and 0 <= index < len(names) else str(index)
+    return str(names[index]) if 0 <= index < len(names) else str(index)
 
 
 # Rules ------------------------------------------------------------------------------------
@@ -93,33 +113,40 @@ def _class_label(facts: DataFacts, index: int) -> str:
 
 def constant_target(facts: DataFacts) -> dict[str, Any]:
     parameters = dict(CONSTANT_PARAMETERS)
-    y = np.asarray(facts.y[:facts.train], dtype=np.float64).reshape(facts.train, -1)
+    y = np.asarray(facts.y[: facts.train], dtype=np.float64).reshape(facts.train, -1)
     _, counts = np.unique(y, axis=0, return_counts=True)
     mode_share = float(counts.max() / len(y))
     std = float(y.std(axis=0).max())
     scale = float(max(np.abs(y).mean(), 1e-12))
-    evidence = {"training_samples": len(y), "distinct_values": len(counts), "mode_share": mode_share,
-                "std": std}
+    evidence = {"training_samples": len(y), "distinct_values": len(counts), "mode_share": mode_share, "std": std}
     regression_flat = not _classification(facts.task) and std <= parameters["min_relative_std"] * scale
     if regression_flat or mode_share >= parameters["max_mode_share"]:
-        what = ("is constant" if len(counts) == 1 else
-                f"takes one value in {mode_share:.1%} of the training samples")
-        return finding(CONSTANT_TARGET, ISSUE, parameters=parameters, evidence=evidence,
-                       message=f"The target {what}: there is (almost) nothing to learn, and any loss near zero "
-                               "means nothing.",
-                       recommendation="Check the target column (and horizon); for rare events use a longer series "
-                                      "or classification with the event as one class.")
-    return finding(CONSTANT_TARGET, OK, parameters=parameters, evidence=evidence,
-                   message=f"The target varies: {len(counts)} distinct value(s), the most common in {mode_share:.0%} "
-                           "of training samples.")
+        what = "is constant" if len(counts) == 1 else f"takes one value in {mode_share:.1%} of the training samples"
+        return finding(
+            CONSTANT_TARGET,
+            ISSUE,
+            parameters=parameters,
+            evidence=evidence,
+            message=f"The target {what}: there is (almost) nothing to learn, and any loss near zero means nothing.",
+            recommendation="Check the target column (and horizon); for rare events use a longer series "
+            "or classification with the event as one class.",
+        )
+    return finding(
+        CONSTANT_TARGET,
+        OK,
+        parameters=parameters,
+        evidence=evidence,
+        message=f"The target varies: {len(counts)} distinct value(s), the most common in {mode_share:.0%} "
+        "of training samples.",
+    )
 
 
 def class_imbalance(facts: DataFacts) -> dict[str, Any]:
     parameters = dict(IMBALANCE_PARAMETERS)
     if not _classification(facts.task):
         return finding(CLASS_IMBALANCE, NOT_EVALUATED, parameters=parameters, message="Regression: no classes.")
-    y_train = facts.y[:facts.train].astype(int).ravel()
-    y_val = facts.y[facts.train:].astype(int).ravel()
+    y_train = facts.y[: facts.train].astype(int).ravel()
+    y_val = facts.y[facts.train :].astype(int).ravel()
     classes = int(max(y_train.max(), y_val.max() if len(y_val) else 0)) + 1
     counts = np.bincount(y_train, minlength=classes)
     present = counts[counts > 0]
@@ -127,40 +154,66 @@ def class_imbalance(facts: DataFacts) -> dict[str, Any]:
     majority = int(counts.argmax())
     judged = y_val if len(y_val) else y_train
     majority_accuracy = float(np.mean(judged == majority))
-    evidence = {"counts": {_class_label(facts, k): int(c) for k, c in enumerate(counts)}, "ratio": ratio,
-                "majority_class": _class_label(facts, majority), "majority_accuracy": majority_accuracy,
-                "judged_on": "validation" if len(y_val) else "training"}
+    evidence = {
+        "counts": {_class_label(facts, k): int(c) for k, c in enumerate(counts)},
+        "ratio": ratio,
+        "majority_class": _class_label(facts, majority),
+        "majority_accuracy": majority_accuracy,
+        "judged_on": "validation" if len(y_val) else "training",
+    }
     if ratio >= parameters["max_ratio"]:
-        return finding(CLASS_IMBALANCE, ISSUE, parameters=parameters, evidence=evidence,
-                       message=f"The largest class outnumbers the smallest {ratio:.0f}:1 in training. Always "
-                               f"predicting {_class_label(facts, majority)!r} scores {majority_accuracy:.1%} accuracy on "
-                               f"the {evidence['judged_on']} part: a model must beat that, not 50 %.",
-                       recommendation="Judge the model against the majority accuracy (the verdict's baseline does), "
-                                      "and collect more of the rare class or resample it.")
-    return finding(CLASS_IMBALANCE, OK, parameters=parameters, evidence=evidence,
-                   message=f"Classes are within {ratio:.1f}:1; the majority class alone scores "
-                           f"{majority_accuracy:.1%} accuracy.")
+        return finding(
+            CLASS_IMBALANCE,
+            ISSUE,
+            parameters=parameters,
+            evidence=evidence,
+            message=f"The largest class outnumbers the smallest {ratio:.0f}:1 in training. Always "
+            f"predicting {_class_label(facts, majority)!r} scores {majority_accuracy:.1%} accuracy on "
+            f"the {evidence['judged_on']} part: a model must beat that, not 50 %.",
+            recommendation="Judge the model against the majority accuracy (the verdict's baseline does), "
+            "and collect more of the rare class or resample it.",
+        )
+    return finding(
+        CLASS_IMBALANCE,
+        OK,
+        parameters=parameters,
+        evidence=evidence,
+        message=f"Classes are within {ratio:.1f}:1; the majority class alone scores {majority_accuracy:.1%} accuracy.",
+    )
 
 
 def too_few_windows(facts: DataFacts) -> dict[str, Any]:
     parameters = dict(WINDOWS_PARAMETERS)
     per_window = facts.parameters / max(facts.train, 1)
-    evidence = {"training_windows": facts.train, "trainable_parameters": facts.parameters,
-                "parameters_per_window": per_window}
+    evidence = {
+        "training_windows": facts.train,
+        "trainable_parameters": facts.parameters,
+        "parameters_per_window": per_window,
+    }
     if per_window > parameters["max_parameters_per_window"]:
-        return finding(TOO_FEW_WINDOWS, ISSUE, parameters=parameters, evidence=evidence,
-                       message=f"The model has {facts.parameters} trainable parameters for {facts.train} training "
-                               f"windows ({per_window:.0f} per window): it can memorise the training part.",
-                       recommendation="Use fewer units or layers, add dropout, or train on more data.")
-    return finding(TOO_FEW_WINDOWS, OK, parameters=parameters, evidence=evidence,
-                   message=f"{facts.train} training windows for {facts.parameters} parameters.")
+        return finding(
+            TOO_FEW_WINDOWS,
+            ISSUE,
+            parameters=parameters,
+            evidence=evidence,
+            message=f"The model has {facts.parameters} trainable parameters for {facts.train} training "
+            f"windows ({per_window:.0f} per window): it can memorise the training part.",
+            recommendation="Use fewer units or layers, add dropout, or train on more data.",
+        )
+    return finding(
+        TOO_FEW_WINDOWS,
+        OK,
+        parameters=parameters,
+        evidence=evidence,
+        message=f"{facts.train} training windows for {facts.parameters} parameters.",
+    )
 
 
 def _training_rows(facts: DataFacts) -> np.ndarray:
     """Feature rows the training part reads, (rows, features)."""
     if isinstance(facts.inputs, Rows):
-        return facts.inputs.features[:facts.train + facts.inputs.window - 1]
-    X = facts.inputs.X[:facts.train]
+        return facts.inputs.features[: facts.train + facts.inputs.window - 1]
+    X = facts.inputs.X[: facts.train]
     return X.reshape(-1, X.shape[-1])
 
 
@@ -173,8 +226,13 @@ def _feature_names(facts: DataFacts) -> list[str]:
 def feature_scales(facts: DataFacts) -> dict[str, Any]:
     parameters = dict(SCALES_PARAMETERS)
     if facts.scale != "none":
-        return finding(FEATURE_SCALES, OK, parameters=parameters, evidence={"scale": facts.scale},
-                       message=f"Inputs are scaled ({facts.scale}, fitted on the training part).")
+        return finding(
+            FEATURE_SCALES,
+            OK,
+            parameters=parameters,
+            evidence={"scale": facts.scale},
+            message=f"Inputs are scaled ({facts.scale}, fitted on the training part).",
+        )
     rows = _training_rows(facts)
     names = _feature_names(facts)
     spread = rows.std(axis=0)
@@ -183,8 +241,12 @@ def feature_scales(facts: DataFacts) -> dict[str, Any]:
     varying = typical > 0
     ratio = float(typical[varying].max() / typical[varying].min()) if varying.sum() > 1 else 1.0
     largest = int(np.argmax(magnitude)) if len(magnitude) else 0
-    evidence = {"scale": "none", "std": dict(zip(names, map(float, spread))),
-                "abs_p99": dict(zip(names, map(float, magnitude))), "std_ratio": ratio}
+    evidence = {
+        "scale": "none",
+        "std": dict(zip(names, map(float, spread))),
+        "abs_p99": dict(zip(names, map(float, magnitude))),
+        "std_ratio": ratio,
+    }
     problems = []
     if ratio >= parameters["max_ratio"]:
         hi, lo = int(np.argmax(np.where(varying, typical, -np.inf))), int(np.argmin(np.where(varying, typical, np.inf)))
@@ -192,18 +254,29 @@ def feature_scales(facts: DataFacts) -> dict[str, Any]:
     if len(magnitude) and magnitude[largest] >= parameters["max_magnitude"]:
         problems.append(f"{names[largest]!r} reaches {magnitude[largest]:.3g} in size, which saturates LSTM gates")
     if problems:
-        return finding(FEATURE_SCALES, ISSUE, parameters=parameters, evidence=evidence,
-                       message="With scale: none, " + "; ".join(problems) + ".",
-                       recommendation="Set data.scale: standard (or minmax); it is fitted on the training part only.")
-    return finding(FEATURE_SCALES, OK, parameters=parameters, evidence=evidence,
-                   message="Unscaled inputs, but on comparable, moderate scales.")
+        return finding(
+            FEATURE_SCALES,
+            ISSUE,
+            parameters=parameters,
+            evidence=evidence,
+            message="With scale: none, " + "; ".join(problems) + ".",
+            recommendation="Set data.scale: standard (or minmax); it is fitted on the training part only.",
+        )
+    return finding(
+        FEATURE_SCALES,
+        OK,
+        parameters=parameters,
+        evidence=evidence,
+        message="Unscaled inputs, but on comparable, moderate scales.",
+    )
 
 
 def _ids(values: np.ndarray) -> np.ndarray:
     """A small integer per distinct row of ``values`` (2-D), equal rows equal ids."""
     contiguous = np.ascontiguousarray(values)
-    _, inverse = np.unique(contiguous.view(np.dtype((np.void, contiguous.dtype.itemsize * contiguous.shape[1]))),
-                           return_inverse=True)
+    _, inverse = np.unique(
+        contiguous.view(np.dtype((np.void, contiguous.dtype.itemsize * contiguous.shape[1]))), return_inverse=True
+    )
     return inverse.reshape(-1).astype(np.uint64)
 
 
@@ -221,7 +294,7 @@ def _window_keys(facts: DataFacts) -> np.ndarray:
     prime = np.uint64(1_000_003)
     with np.errstate(over="ignore"):
         for k in range(rows.window):
-            key = key * prime + row_ids[k:k + samples] + np.uint64(1)
+            key = key * prime + row_ids[k : k + samples] + np.uint64(1)
         return key * prime + _ids(y) + np.uint64(1)
 
 
@@ -231,22 +304,33 @@ def duplicate_windows(facts: DataFacts) -> dict[str, Any]:
     if samples - facts.train == 0:
         return finding(DUPLICATE_WINDOWS, NOT_EVALUATED, parameters=parameters, message="No validation part.")
     keys = _window_keys(facts)
-    train, val = keys[:facts.train], keys[facts.train:]
+    train, val = keys[: facts.train], keys[facts.train :]
     shared = np.isin(val, train)
     share = float(shared.mean())
     distinct_share = len(np.unique(train)) / len(train)
-    evidence = {"validation_windows": len(val), "shared_with_training": int(shared.sum()), "share": share,
-                "distinct_training_share": distinct_share}
+    evidence = {
+        "validation_windows": len(val),
+        "shared_with_training": int(shared.sum()),
+        "share": share,
+        "distinct_training_share": distinct_share,
+    }
     if shared.any():
         evidence["first_shared_sample"] = int(facts.train + np.flatnonzero(shared)[0])
     if share >= parameters["max_share"] and distinct_share >= parameters["min_distinct_share"]:
-        return finding(DUPLICATE_WINDOWS, ISSUE, parameters=parameters, evidence=evidence,
-                       message=f"{share:.0%} of the validation windows (input and target) also appear in the training "
-                               "part: the validation score partly measures memory, not generalisation.",
-                       recommendation="Remove duplicated rows (a file concatenated twice?) before uploading.")
+        return finding(
+            DUPLICATE_WINDOWS,
+            ISSUE,
+            parameters=parameters,
+            evidence=evidence,
+            message=f"{share:.0%} of the validation windows (input and target) also appear in the training "
+            "part: the validation score partly measures memory, not generalisation.",
+            recommendation="Remove duplicated rows (a file concatenated twice?) before uploading.",
+        )
     if share >= parameters["max_share"]:
-        message = (f"{share:.0%} of the validation windows also occur in training, but the inputs take few distinct "
-                   "values, so repeats are in the nature of the data.")
+        message = (
+            f"{share:.0%} of the validation windows also occur in training, but the inputs take few distinct "
+            "values, so repeats are in the nature of the data."
+        )
     else:
         message = f"{share:.1%} of the validation windows also occur in the training part."
     return finding(DUPLICATE_WINDOWS, OK, parameters=parameters, evidence=evidence, message=message)
@@ -284,12 +368,22 @@ def target_leakage(facts: DataFacts) -> dict[str, Any]:
         for t, f in positions:
             if _copies(X[:, t, f].astype(np.float64), y[:limit], classification, parameters["min_correlation"]):
                 evidence = {"feature": names[f], "timestep": t + 1, "timesteps": steps}
-                return finding(TARGET_LEAKAGE, ISSUE, parameters=parameters, evidence=evidence,
-                               message=f"{names[f]} at timestep {t + 1} of {steps} equals the target (up to scale "
-                                       "or relabelling): the model is shown the answer.",
-                               recommendation="Drop that feature, or build X from data before the target only.")
-        return finding(TARGET_LEAKAGE, OK, parameters=parameters, evidence={"positions_checked": len(positions)},
-                       message="No input position equals the target.")
+                return finding(
+                    TARGET_LEAKAGE,
+                    ISSUE,
+                    parameters=parameters,
+                    evidence=evidence,
+                    message=f"{names[f]} at timestep {t + 1} of {steps} equals the target (up to scale "
+                    "or relabelling): the model is shown the answer.",
+                    recommendation="Drop that feature, or build X from data before the target only.",
+                )
+        return finding(
+            TARGET_LEAKAGE,
+            OK,
+            parameters=parameters,
+            evidence={"positions_checked": len(positions)},
+            message="No input position equals the target.",
+        )
     rows = facts.inputs
     first_target_row = rows.window - 1 + rows.horizon
     # Sample i's target sits at row first_target_row + i; a feature holding the target s rows
@@ -307,20 +401,33 @@ def target_leakage(facts: DataFacts) -> dict[str, Any]:
             continue
         for f, name in enumerate(rows.names[:_MAX_LEAK_COLUMNS]):
             checked += 1
-            column = rows.features[start + lo:start + hi, f]
+            column = rows.features[start + lo : start + hi, f]
             if _copies(column, y[lo:hi], classification, parameters["min_correlation"]):
                 seen = s - rows.horizon  # rows before the window's end where the answer sits
-                where = "in the window's last row" if seen == 0 else (
-                    f"{seen} row(s) before the window's end" if seen < rows.window else "just after the window")
+                where = (
+                    "in the window's last row"
+                    if seen == 0
+                    else (f"{seen} row(s) before the window's end" if seen < rows.window else "just after the window")
+                )
                 evidence = {"feature": name, "shift": s, "horizon": rows.horizon, "window": rows.window}
-                return finding(TARGET_LEAKAGE, ISSUE, parameters=parameters, evidence=evidence,
-                               message=f"Feature {name!r} equals the target {s} row(s) later (up to scale or "
-                                       f"relabelling), so each window holds its own answer {where}: leakage "
-                                       f"beyond the horizon ({rows.horizon}).",
-                               recommendation=f"Drop {name!r} from data.features, or shift it back so that it only "
-                                              "holds values known at prediction time.")
-    return finding(TARGET_LEAKAGE, OK, parameters=parameters, evidence={"comparisons": checked},
-                   message="No feature equals the target at or beyond the horizon.")
+                return finding(
+                    TARGET_LEAKAGE,
+                    ISSUE,
+                    parameters=parameters,
+                    evidence=evidence,
+                    message=f"Feature {name!r} equals the target {s} row(s) later (up to scale or "
+                    f"relabelling), so each window holds its own answer {where}: leakage "
+                    f"beyond the horizon ({rows.horizon}).",
+                    recommendation=f"Drop {name!r} from data.features, or shift it back so that it only "
+                    "holds values known at prediction time.",
+                )
+    return finding(
+        TARGET_LEAKAGE,
+        OK,
+        parameters=parameters,
+        evidence={"comparisons": checked},
+        message="No feature equals the target at or beyond the horizon.",
+    )
 
 
 def _psi(expected: np.ndarray, actual: np.ndarray) -> float:
@@ -333,8 +440,8 @@ def _psi(expected: np.ndarray, actual: np.ndarray) -> float:
 
 def label_shift(facts: DataFacts) -> dict[str, Any]:
     parameters = dict(SHIFT_PARAMETERS)
-    y_train = np.asarray(facts.y[:facts.train], dtype=np.float64).reshape(facts.train, -1)[:, 0]
-    y_val = np.asarray(facts.y[facts.train:], dtype=np.float64).reshape(len(facts.y) - facts.train, -1)[:, 0]
+    y_train = np.asarray(facts.y[: facts.train], dtype=np.float64).reshape(facts.train, -1)[:, 0]
+    y_val = np.asarray(facts.y[facts.train :], dtype=np.float64).reshape(len(facts.y) - facts.train, -1)[:, 0]
     if len(y_val) == 0:
         return finding(LABEL_SHIFT, NOT_EVALUATED, parameters=parameters, message="No validation part.")
     if _classification(facts.task):
@@ -342,14 +449,22 @@ def label_shift(facts: DataFacts) -> dict[str, Any]:
         train_counts = np.bincount(y_train.astype(int), minlength=classes).astype(float)
         val_counts = np.bincount(y_val.astype(int), minlength=classes).astype(float)
         psi = _psi(train_counts, val_counts)
-        evidence = {"psi": psi,
-                    "training_shares": {_class_label(facts, k): float(c / train_counts.sum())
-                                        for k, c in enumerate(train_counts)},
-                    "validation_shares": {_class_label(facts, k): float(c / val_counts.sum())
-                                          for k, c in enumerate(val_counts)}}
-        moved = max(range(classes), key=lambda k: abs(val_counts[k] / val_counts.sum() - train_counts[k] / train_counts.sum()))
-        detail = (f"class {_class_label(facts, moved)!r} is {train_counts[moved] / train_counts.sum():.0%} of training "
-                  f"but {val_counts[moved] / val_counts.sum():.0%} of validation")
+        evidence = {
+            "psi": psi,
+            "training_shares": {
+                _class_label(facts, k): float(c / train_counts.sum()) for k, c in enumerate(train_counts)
+            },
+            "validation_shares": {
+                _class_label(facts, k): float(c / val_counts.sum()) for k, c in enumerate(val_counts)
+            },
+        }
+        moved = max(
+            range(classes), key=lambda k: abs(val_counts[k] / val_counts.sum() - train_counts[k] / train_counts.sum())
+        )
+        detail = (
+            f"class {_class_label(facts, moved)!r} is {train_counts[moved] / train_counts.sum():.0%} of training "
+            f"but {val_counts[moved] / val_counts.sum():.0%} of validation"
+        )
     else:
         bins = int(np.clip(len(y_val) // 10, 2, 10))
         edges = np.unique(np.quantile(y_train, np.linspace(0, 1, bins + 1)[1:-1]))
@@ -358,21 +473,37 @@ def label_shift(facts: DataFacts) -> dict[str, Any]:
         psi = _psi(train_counts, val_counts)
         std = float(y_train.std()) or 1.0
         moved_by = (float(y_val.mean()) - float(y_train.mean())) / std
-        evidence = {"psi": psi, "bins": len(edges) + 1, "training_mean": float(y_train.mean()),
-                    "validation_mean": float(y_val.mean()), "mean_shift_in_training_std": moved_by,
-                    "training_std": float(y_train.std()), "validation_std": float(y_val.std())}
+        evidence = {
+            "psi": psi,
+            "bins": len(edges) + 1,
+            "training_mean": float(y_train.mean()),
+            "validation_mean": float(y_val.mean()),
+            "mean_shift_in_training_std": moved_by,
+            "training_std": float(y_train.std()),
+            "validation_std": float(y_val.std()),
+        }
         detail = f"the validation mean is {moved_by:+.2f} training standard deviations away"
     if not math.isfinite(psi):
         return finding(LABEL_SHIFT, NOT_EVALUATED, parameters=parameters, message="The shift could not be measured.")
     if psi >= parameters["max_psi"]:
-        return finding(LABEL_SHIFT, ISSUE, parameters=parameters, evidence=evidence,
-                       message=f"The validation part's targets are distributed differently from training (PSI "
-                               f"{psi:.2f}; {detail}): validation scores will differ from training for that reason "
-                               "alone.",
-                       recommendation="Expect it if the series drifts over time; otherwise choose a validation_split "
-                                      "whose period resembles the training data, or use more data.")
-    return finding(LABEL_SHIFT, OK, parameters=parameters, evidence=evidence,
-                   message=f"Training and validation targets are alike (PSI {psi:.2f}).")
+        return finding(
+            LABEL_SHIFT,
+            ISSUE,
+            parameters=parameters,
+            evidence=evidence,
+            message=f"The validation part's targets are distributed differently from training (PSI "
+            f"{psi:.2f}; {detail}): validation scores will differ from training for that reason "
+            "alone.",
+            recommendation="Expect it if the series drifts over time; otherwise choose a validation_split "
+            "whose period resembles the training data, or use more data.",
+        )
+    return finding(
+        LABEL_SHIFT,
+        OK,
+        parameters=parameters,
+        evidence=evidence,
+        message=f"Training and validation targets are alike (PSI {psi:.2f}).",
+    )
 
 
 def summary(findings: Sequence[Mapping[str, Any]]) -> list[str]:
