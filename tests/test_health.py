@@ -117,3 +117,22 @@ def test_stop_on_overfit_restores_the_best_weights():
     finding = rules.evaluate([history], [monitor.records], stop_on=["overfit"])[-1]
     assert finding["rule"] == "overfit" and finding["status"] == "issue_found"
     assert finding["evidence"]["stopped"] is True and finding["evidence"]["best_epoch"] == best
+
+
+@pytest.mark.parametrize(("units", "replayed"), [(128, True), (512, False)])
+def test_big_models_replay_fewer_samples_or_none(units, replayed):
+    from worker.health import MIN_REPLAY_SAMPLES, REPLAY_BUDGET, SAMPLE_BATCH
+
+    config = JobConfig.model_validate({"dataset_id": "ds_test", "model": {"layers": [{"units": units}] * 2}})
+    model = build_model(config, 64, 8, 1)
+    x, y = np.zeros((200, 64, 8), dtype="float32"), np.zeros(200, dtype="float32")
+    monitor = HealthMonitor(config.task, x, y)
+    monitor.set_model(model)
+    monitor.on_train_begin()
+    samples = int(REPLAY_BUDGET // activations.replay_cost(model, 64))
+    assert samples < SAMPLE_BATCH and (samples >= MIN_REPLAY_SAMPLES) == replayed
+    [record] = monitor.records
+    assert "weight_norm/lstm_2" in record  # measured on the backend, whatever the size
+    assert ("saturation/lstm_1" in record) == replayed
+    if replayed:
+        assert len(monitor.x_sample) == samples

@@ -97,6 +97,20 @@ def _dead_share(outputs: np.ndarray) -> float:
     return float(np.mean(spread < DEAD_SPREAD))
 
 
+def replay_cost(model: keras.Model, timesteps: int) -> float:
+    """Multiply-adds of ``forward`` per sample: what sizes the sample batch for big models."""
+    cost = 0.0
+    for layer in model.layers:
+        if isinstance(layer, (keras.layers.LSTM, keras.layers.Bidirectional)):
+            lstm = layer.forward_layer if isinstance(layer, keras.layers.Bidirectional) else layer
+            directions = 2 if isinstance(layer, keras.layers.Bidirectional) else 1
+            inputs = int(lstm.cell.kernel.shape[0])
+            cost += directions * timesteps * 4 * lstm.units * (inputs + lstm.units)
+        elif isinstance(layer, keras.layers.Dense):
+            cost += int(layer.kernel.shape[0]) * layer.units
+    return cost
+
+
 def forward(model: keras.Model, names: list[str], x: np.ndarray) -> ForwardReading:
     """Replay ``model`` on ``x`` (samples, timesteps, features); ``names`` label its layers.
 

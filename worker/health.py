@@ -35,8 +35,13 @@ from worker import activations
 log = get_logger("worker.health")
 
 # Enough samples to measure saturation and dead units, few enough that the NumPy replay of the
-# model stays around a millisecond per epoch.
+# model stays around a millisecond per epoch for the classic example.
 SAMPLE_BATCH = 128
+# The replay's budget per epoch (multiply-adds, about 0.1 s of NumPy): big models replay fewer
+# samples, and below MIN_REPLAY_SAMPLES the replay (saturation, dead units, sample loss) is skipped
+# rather than slow every epoch down.
+REPLAY_BUDGET = 2e8
+MIN_REPLAY_SAMPLES = 8
 
 
 def layer_names(model: keras.Model) -> list[str]:
@@ -239,10 +244,15 @@ class HealthMonitor(keras.callbacks.Callback):
         self.probe: GradientProbe | None = None
         self.names: list[str] = []
         self._best: tuple[float, int, list] | None = None
+        self.replay = True
 
     # Keras hooks -------------------------------------------------------------------------
     def on_train_begin(self, logs=None) -> None:
         self.names = layer_names(self.model)
+        per_sample = activations.replay_cost(self.model, self.x_sample.shape[1]) if self.x_sample.ndim == 3 else 0
+        samples = int(min(len(self.x_sample), REPLAY_BUDGET // max(per_sample, 1)))
+        self.replay = samples >= min(MIN_REPLAY_SAMPLES, len(self.x_sample)) and samples > 0
+        self.x_sample, self.y_sample = self.x_sample[:samples], self.y_sample[:samples]
         optimizer = self.model.optimizer
         if getattr(type(optimizer), "health_instrumented", False):
             try:
@@ -289,9 +299,10 @@ class HealthMonitor(keras.callbacks.Callback):
                 bad_gradients = fields.pop("_bad_gradient_layers")
                 record.update(fields)
             weights = self._weights(record)
-            reading = activations.forward(self.model, self.names, self.x_sample)
-            record["sample_loss"] = activations.loss(self.task, reading.predictions, self.y_sample)
-            for layer in reading.layers:
+            reading = activations.forward(self.model, self.names, self.x_sample) if self.replay else None
+            if reading is not None:
+                record["sample_loss"] = activations.loss(self.task, reading.predictions, self.y_sample)
+            for layer in reading.layers if reading is not None else []:
                 if not layer.finite:
                     continue  # NaN activations say nothing about saturation; non_finite reports them
                 if layer.saturation is not None:
@@ -306,20 +317,27 @@ class HealthMonitor(keras.callbacks.Callback):
         return record
 
     def _weights(self, record: dict) -> dict[str, bool]:
-        """Weight norms per layer into ``record``; returns per layer whether all weights are finite."""
+        """Weight norms per layer into ``record``; returns per layer whether all weights are finite.
+
+        Summed on the backend, so only one number per variable leaves the device."""
         finite: dict[str, bool] = {}
         for layer, name in zip(self.model.layers, self.names):
-            arrays = [np.asarray(keras.ops.convert_to_numpy(w), dtype=np.float64) for w in layer.trainable_weights]
-            if not arrays:
+            if not layer.trainable_weights:
                 continue
-            with np.errstate(over="ignore", invalid="ignore"):
-                squares = sum(float(np.sum(a * a)) for a in arrays)
-            record[f"weight_norm/{name}"] = math.sqrt(squares) if math.isfinite(squares) else None
-            finite[name] = all(bool(np.isfinite(a).all()) for a in arrays)
+            squares = sum(
+                float(keras.ops.convert_to_numpy(keras.ops.sum(keras.ops.square(keras.ops.cast(w, "float64")))))
+                for w in layer.trainable_weights
+            )
+            finite[name] = math.isfinite(squares)
+            record[f"weight_norm/{name}"] = math.sqrt(squares) if finite[name] else None
         return finite
 
     def _first_non_finite(
-        self, logs: dict, bad_gradients: list[str], weights: dict[str, bool], reading: activations.ForwardReading
+        self,
+        logs: dict,
+        bad_gradients: list[str],
+        weights: dict[str, bool],
+        reading: activations.ForwardReading | None,
     ) -> dict | None:
         """What went non-finite first this epoch, in the order it happens within a step."""
         step = self.probe.first_bad_step() if self.probe is not None else None
@@ -331,7 +349,7 @@ class HealthMonitor(keras.callbacks.Callback):
         loss = logs.get("loss")
         if loss is not None and not math.isfinite(float(loss)):
             return {"what": "loss", "layers": [], "step": step}
-        bad_outputs = [layer.name for layer in reading.layers if not layer.finite]
+        bad_outputs = [layer.name for layer in reading.layers if not layer.finite] if reading is not None else []
         if bad_outputs:
             return {"what": "activations", "layers": bad_outputs[:1], "step": step}
         return None
