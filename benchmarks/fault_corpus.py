@@ -104,10 +104,10 @@ def run_in_process(case: Case, seed: int) -> tuple[set[str], str]:
     import keras
 
     from core.data import prepare_arrays
-    from core.data.checks import resolve_and_check
     from core.job_config import JobConfig
     from diagnosis.baseline import baseline_loss
     from diagnosis.engine import diagnose
+    from service.data_checks import resolve_and_check
     from worker.health import HealthMonitor
     from worker.training import fit_run
 

@@ -176,15 +176,17 @@ class JobStore:
             return [[json.loads(e) for e in epochs] for epochs in p.execute()]
 
     def reset_history(self, tenant: str, job_id: str, runs: int) -> None:
-        self.r.delete(*(keys.job_history(tenant, job_id, run) for run in range(1, runs + 1)),
-                      *(keys.job_health(tenant, job_id, run) for run in range(1, runs + 1)))
+        self.r.delete(
+            *(keys.job_history(tenant, job_id, run) for run in range(1, runs + 1)),
+            *(keys.job_health(tenant, job_id, run) for run in range(1, runs + 1)),
+        )
 
     # Health records (worker.health): one per epoch and run, epoch 0 before training
     def append_health(self, tenant: str, job_id: str, run: int, record: dict[str, Any]) -> int:
         job_key = keys.job(tenant, job_id)
         return int(self._append(keys=[job_key, keys.job_health(tenant, job_id, run)], args=[json.dumps(record)]) or 0)
 
-    def health(self, tenant: str, job_id: str, runs: int) -> list[list[dict[str, Any]]]:
+    def health(self, tenant: str, job_id: str, runs: int) -> builtins.list[builtins.list[dict[str, Any]]]:
         with self.r.pipeline() as p:
             for run in range(1, runs + 1):
                 p.lrange(keys.job_health(tenant, job_id, run), 0, -1)

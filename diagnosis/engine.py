@@ -52,8 +52,9 @@ def diagnose(
     # Histories with values near the float limits overflow in differences and fits; the result
     # is made JSON-safe (None for what is not finite), so numpy need not warn about it.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        result = _diagnose(runs, task=task, baseline_loss=baseline_loss, final=final, seeds=seeds, config=config,
-                           thresholds=thresholds)
+        result = _diagnose(
+            runs, task=task, baseline_loss=baseline_loss, final=final, seeds=seeds, config=config, thresholds=thresholds
+        )
         histories = [runs] if isinstance(runs, Mapping) else runs
         found = findings.collect(histories, data_findings=data_findings, health=health, stop_on=stop_on)
     return {**result, "findings": _json_safe(found)}

@@ -119,12 +119,16 @@ def finding_lines(diagnosis: Diagnosis, width: int) -> list[str]:
     findings = diagnosis.get("findings")
     if not isinstance(findings, list):
         return []
-    flagged = [f for f in findings if isinstance(f, Mapping) and f.get("status") == "issue_found"
-               and isinstance(f.get("rule"), str)]
+    flagged = [
+        f
+        for f in findings
+        if isinstance(f, Mapping) and f.get("status") == "issue_found" and isinstance(f.get("rule"), str)
+    ]
     lines = []
     for f in flagged[:MAX_FINDINGS]:
-        lines += textwrap.wrap(f"{f['rule']}: {f.get('message') or ''}", width, max_lines=2, placeholder=" …",
-                               subsequent_indent="  ")
+        lines += textwrap.wrap(
+            f"{f['rule']}: {f.get('message') or ''}", width, max_lines=2, placeholder=" …", subsequent_indent="  "
+        )
     if len(flagged) > MAX_FINDINGS:
         lines.append(f"… and {len(flagged) - MAX_FINDINGS} more (see findings)")
     return lines

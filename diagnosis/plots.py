@@ -380,8 +380,7 @@ def _draw_diagnosis(words: Axes, numbers: Axes, diagnosis: DiagnosisData | None)
         _write(numbers, 1, "Evidence", fontsize=style.LABEL_PT, fontweight="bold")
         _write(numbers, 0.9, table, family="monospace", linespacing=1.3)
     if findings:
-        _write(numbers, _FINDINGS_TOP, "Findings", fontsize=style.LABEL_PT, fontweight="bold",
-               color=style.VERMILLION)
+        _write(numbers, _FINDINGS_TOP, "Findings", fontsize=style.LABEL_PT, fontweight="bold", color=style.VERMILLION)
         _write(numbers, _FINDINGS_TOP - 0.08, "\n".join(findings), fontsize=style.NOTE_PT, linespacing=1.25)
 
 

@@ -22,9 +22,16 @@ PLOT_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def plot_response(request: Request, cache: PlotCache, resource: str, runs: Sequence[History],
-                  diagnosis: dict[str, Any] | None, filename: str, expected: Sequence[str] = (),
-                  health: Sequence[Sequence[dict[str, Any]]] | None = None) -> Response:
+def plot_response(
+    request: Request,
+    cache: PlotCache,
+    resource: str,
+    runs: Sequence[History],
+    diagnosis: dict[str, Any] | None,
+    filename: str,
+    expected: Sequence[str] = (),
+    health: Sequence[Sequence[dict[str, Any]]] | None = None,
+) -> Response:
     """``expected`` metrics are served even before the first epoch (a job's advertised plots);
     ``health`` (per run, ``worker.health`` records) is what ``gradients.png`` draws."""
     metric, dot, fmt = filename.rpartition(".")
@@ -61,11 +68,20 @@ def _has_metric(runs: Sequence[History], metric: str) -> bool:
     return any(resolve_metric(run, metric) is not None for run in runs)
 
 
-def _gradients(request: Request, cache: PlotCache, resource: str, health: Sequence[Sequence[dict[str, Any]]],
-               diagnosis: dict[str, Any] | None, fmt: str) -> Response:
+def _gradients(
+    request: Request,
+    cache: PlotCache,
+    resource: str,
+    health: Sequence[Sequence[dict[str, Any]]],
+    diagnosis: dict[str, Any] | None,
+    fmt: str,
+) -> Response:
     if not any(health):
-        raise Problem(404, "No numeric health was recorded here (it is recorded while lstm-doctor trains a job; "
-                           "not for histories trained elsewhere): no gradients plot.")
+        raise Problem(
+            404,
+            "No numeric health was recorded here (it is recorded while lstm-doctor trains a job; "
+            "not for histories trained elsewhere): no gradients plot.",
+        )
     flagged = tuple(f.get("rule") for f in (diagnosis or {}).get("findings") or [] if f.get("status") == "issue_found")
     key = (resource, tuple(len(records) for records in health), GRADIENTS, fmt, flagged)
     etag = etag_for(key)

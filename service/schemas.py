@@ -146,8 +146,10 @@ class RunHistory(BaseModel):
     epochs_completed: int
     history: dict[str, list[float | None]]
     health: dict[str, list[Any]] | None = Field(
-        None, description="Per-epoch numeric health (epoch 0 = before training): gradient norms, update ratios, "
-                          "gate saturation, dead units per layer (`name/layer`).")
+        None,
+        description="Per-epoch numeric health (epoch 0 = before training): gradient norms, update ratios, "
+        "gate saturation, dead units per layer (`name/layer`).",
+    )
 
 
 class JobHistory(BaseModel):

@@ -1,5 +1,5 @@
 """The data checks made at submit time: each rule on data that breaks it and on data that does
-not, through ``core.data.checks.resolve_and_check`` on real files (CSV and NPZ)."""
+not, through ``service.data_checks.resolve_and_check`` on real files (CSV and NPZ)."""
 from __future__ import annotations
 
 import io
@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.data.checks import resolve_and_check
 from core.job_config import JobConfig
 from core.model_size import parameter_count
+from service.data_checks import resolve_and_check
 from tests.helpers import classic_csv, csv_bytes
 
 

@@ -24,8 +24,9 @@ def output_layer(task: str, outputs: int) -> keras.layers.Layer:
     return keras.layers.Dense(outputs, activation="linear")
 
 
-def build_model(config: JobConfig, timesteps: int, features: int, outputs: int, *,
-                instrument: Callable[[type], type] | None = None) -> keras.Model:
+def build_model(
+    config: JobConfig, timesteps: int, features: int, outputs: int, *, instrument: Callable[[type], type] | None = None
+) -> keras.Model:
     """The classic recipe by default: LSTM(5) → Dense(1, sigmoid), binary cross-entropy, adam.
 
     ``instrument`` may wrap the optimizer class (``worker.health.instrumented``)."""

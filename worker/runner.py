@@ -126,8 +126,10 @@ class JobRunner:
             keras.backend.clear_session(free_memory=True)
 
     def _time_limit_error(self) -> dict[str, str]:
-        return {"type": "time_limit",
-                "message": f"the job ran past the {self.settings.job_soft_time_limit_s} s time limit"}
+        return {
+            "type": "time_limit",
+            "message": f"the job ran past the {self.settings.job_soft_time_limit_s} s time limit",
+        }
 
     def _train(self, tenant: str, job_id: str, config: JobConfig) -> None:
         guard = MemoryGuard(self.settings.max_job_memory_mb * 2**20 + JOB_MEMORY_SLACK_BYTES, rss_bytes())
@@ -172,13 +174,30 @@ class JobRunner:
                 # Recorded on the job as it happens: the reader learns why a run ended early.
                 stopped.append({"run": run, **monitor.stopped})
                 self.jobs.update(tenant, job_id, stopped=stopped)
-            record = save_model(self.blobs.store, keeper.model, keeper, tenant=tenant, job_id=job_id, run=run, seed=seed,
-                                task=config.task, spec=prepared.spec)
+            record = save_model(
+                self.blobs.store,
+                keeper.model,
+                keeper,
+                tenant=tenant,
+                job_id=job_id,
+                run=run,
+                seed=seed,
+                task=config.task,
+                spec=prepared.spec,
+            )
             self.models.save(tenant, job_id, run, record)
         job = self.jobs.get(tenant, job_id) or {}
-        diagnosis = diagnose(histories, task=config.task, baseline_loss=baseline, final=True, seeds=seeds,
-                             config=config.model_dump(), data_findings=job.get("data_findings"), health=health,
-                             stop_on=config.training.stop_on)
+        diagnosis = diagnose(
+            histories,
+            task=config.task,
+            baseline_loss=baseline,
+            final=True,
+            seeds=seeds,
+            config=config.model_dump(),
+            data_findings=job.get("data_findings"),
+            health=health,
+            stop_on=config.training.stop_on,
+        )
         self.jobs.set_diagnosis(tenant, job_id, diagnosis)
         self._finish(tenant, job_id, "succeeded", verdict=diagnosis["verdict"])
 
@@ -189,8 +208,14 @@ class JobRunner:
         def write(epoch: int, record: dict) -> None:
             self.jobs.append_health(tenant, job_id, run, record)
 
-        return HealthMonitor(config.task, prepared.X_train, prepared.y_train, stop_on=config.training.stop_on,
-                             on_record=write, every_steps=self.settings.health_every_steps)
+        return HealthMonitor(
+            config.task,
+            prepared.X_train,
+            prepared.y_train,
+            stop_on=config.training.stop_on,
+            on_record=write,
+            every_steps=self.settings.health_every_steps,
+        )
 
     def _epoch_writer(self, tenant: str, job_id: str, run: int, runs: int, epochs: int):
         def write(epoch: int, metrics: dict[str, float | None]) -> None:

@@ -33,8 +33,9 @@ def fit_run(
     keras.utils.set_random_seed(seed)
     spec = prepared.spec
     instrument = instrumented if health is not None and fast_input.available() else None
-    model = build_model(config, int(spec["timesteps"]), int(spec["n_features"]), output_size(config, spec),
-                        instrument=instrument)
+    model = build_model(
+        config, int(spec["timesteps"]), int(spec["n_features"]), output_size(config, spec), instrument=instrument
+    )
     has_validation = len(prepared.X_val) > 0
     extra: list[keras.callbacks.Callback] = []
     stopping = config.training.early_stopping

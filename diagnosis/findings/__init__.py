@@ -1,7 +1,7 @@
 """Findings: named checks with parameters, a status and the evidence, next to the verdict.
 
 The verdict reads the curves; findings say *why* a run went the way it did, from the data before
-training (``diagnosis.findings.data``, run at submit time by ``core.data.checks``) and from the
+training (``diagnosis.findings.data``, run at submit time by ``service.data_checks``) and from the
 numeric health of the run while it trained (``diagnosis.findings.training``, fed by
 ``worker.health``). Each finding is a JSON object:
 

@@ -1,4 +1,4 @@
-"""Rules over the data a job will train on, checked before training (``core.data.checks`` reads
+"""Rules over the data a job will train on, checked before training (``service.data_checks`` reads
 the dataset and calls ``evaluate``). NumPy only and linear in the data, so they run at submit
 time in the API process.
 

@@ -101,8 +101,16 @@ def get_plot(job_id: str, filename: str, request: Request, tenant: Tenant, jobs:
     runs = histories(jobs, tenant, record)
     diagnosis = current_diagnosis(jobs, tenant, record, runs)
     expected = ["loss", main_metric(record["config"]["task"])]
-    return plot_response(request, plots, f"job:{tenant}:{job_id}", runs, diagnosis, filename, expected,
-                         health=health_records(jobs, tenant, record))
+    return plot_response(
+        request,
+        plots,
+        f"job:{tenant}:{job_id}",
+        runs,
+        diagnosis,
+        filename,
+        expected,
+        health=health_records(jobs, tenant, record),
+    )
 
 
 _EVENT_ID = re.compile(r"\d{1,20}-\d{1,20}")

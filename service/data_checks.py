@@ -18,7 +18,7 @@ from core.logging import get_logger
 from core.model_size import output_units, parameter_count
 from diagnosis.findings import data as rules
 
-log = get_logger("core.data.checks")
+log = get_logger("service.data_checks")
 
 
 def resolve_and_check(path: Path, fmt: str, config: JobConfig) -> tuple[dict, list[dict]]:
