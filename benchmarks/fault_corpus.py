@@ -107,7 +107,7 @@ def run_in_process(case: Case, seed: int) -> tuple[set[str], str]:
     from core.job_config import JobConfig
     from diagnosis.baseline import baseline_loss
     from diagnosis.engine import diagnose
-    from service.data_checks import resolve_and_check
+    from worker.data_checks import resolve_and_check
     from worker.health import HealthMonitor
     from worker.training import fit_run
 

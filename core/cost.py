@@ -67,6 +67,15 @@ def _lstm_stack(config: JobConfig, features: int) -> tuple[int, int, int]:
     return params, macs, width
 
 
+def parameter_count(config: JobConfig, spec: dict) -> int:
+    """Trainable parameters of the model the job builds (Keras' ``count_params``)."""
+    params, _, width = _lstm_stack(config, int(spec.get("n_features") or 1))
+    for units in [*config.model.dense, output_size(config, spec)]:
+        params += width * units + units
+        width = units
+    return params
+
+
 def estimate(config: JobConfig, spec: dict, settings: Settings) -> Estimate:
     timesteps = int(spec.get("timesteps") or 1)
     features = int(spec.get("n_features") or 1)

@@ -45,7 +45,7 @@ def diagnose(
     ``config`` is the job's config when there is one (API.md's ``training``/``model``
     sections): recommendations then start from its learning rate, epochs, units and dropout.
     The result is JSON-safe: no NaN or infinite floats, ``None`` where a number is unknown.
-    ``findings`` (``diagnosis.findings``) come from ``data_findings`` (checked at submit),
+    ``findings`` (``diagnosis.findings``) come from ``data_findings`` (checked before training),
     ``health`` (per run, the records of ``worker.health``) and ``stop_on``; they never change
     the verdict.
     """

@@ -37,7 +37,7 @@ def job_resource(record: dict[str, Any]) -> dict[str, Any]:
             )
         },
         "progress": record.get("progress") or {"run": 1, "runs": runs, "epoch": 0, "epochs": epochs, "fraction": 0.0},
-        # Data checks made at submit; the diagnosis carries them with the training findings.
+        # Data checks made before the first epoch; the diagnosis carries them with the training findings.
         "findings": record.get("data_findings") or [],
         "stopped": record.get("stopped") or [],
         "links": {

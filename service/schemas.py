@@ -119,7 +119,7 @@ class Job(BaseModel):
     )
     estimate: CostEstimate | None = None
     cudnn: CudnnReport | None = None
-    findings: list[Finding] = Field(default_factory=list, description="Data checks made at submit time.")
+    findings: list[Finding] = Field(default_factory=list, description="Data checks, made before the first epoch.")
     stopped: list[RuleStop] = Field(default_factory=list, description="Runs that training.stop_on ended early.")
     links: JobLinks
 

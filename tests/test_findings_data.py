@@ -1,5 +1,5 @@
 """The data checks made at submit time: each rule on data that breaks it and on data that does
-not, through ``service.data_checks.resolve_and_check`` on real files (CSV and NPZ)."""
+not, through ``worker.data_checks.resolve_and_check`` on real files (CSV and NPZ)."""
 from __future__ import annotations
 
 import io
@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core.cost import parameter_count
 from core.job_config import JobConfig
-from core.model_size import parameter_count
-from service.data_checks import resolve_and_check
 from tests.helpers import classic_csv, csv_bytes
+from worker.data_checks import resolve_and_check
 
 
 def check(tmp_path: Path, content: bytes, fmt: str = "csv", **config) -> dict[str, dict]:
@@ -170,4 +170,5 @@ def test_parameter_count_matches_keras(model, task, outputs):
     from worker.model import build_model
 
     config = JobConfig.model_validate({"dataset_id": "ds_test", "task": task, "model": model})
-    assert parameter_count(config, 3, outputs) == build_model(config, 5, 3, outputs).count_params()
+    spec = {"n_features": 3, "classes": outputs, "outputs": outputs}
+    assert parameter_count(config, spec) == build_model(config, 5, 3, outputs).count_params()

@@ -25,6 +25,7 @@ from diagnosis.baseline import baseline_loss
 from diagnosis.engine import diagnose
 from worker import devices
 from worker.callbacks import EpochRecorder, MemoryBudgetExceeded, MemoryGuard, StopWhen, rss_bytes
+from worker.data_checks import resolve_and_check
 from worker.health import HealthMonitor
 from worker.model_export import KeepWeights, save_model
 from worker.training import fit_run
@@ -153,7 +154,10 @@ class JobRunner:
             raise JobFailed("invalid_dataset", exc.detail) from exc
         guard.check()
         baseline = baseline_loss(config.task, prepared.y_train, prepared.y_val)
-        self.jobs.update(tenant, job_id, data_spec=prepared.spec, baseline_loss=baseline)
+        # The data checks run here, before the first epoch, not at submit: submit resolves the
+        # config from the profile stored at upload and reads no file (issue 13).
+        _, data_findings = resolve_and_check(path, meta["format"], config)
+        self.jobs.update(tenant, job_id, data_spec=prepared.spec, baseline_loss=baseline, data_findings=data_findings)
 
         runs, epochs = config.training.repeats, config.training.epochs
         seeds = run_seeds(config.training.seed, runs)
@@ -186,7 +190,6 @@ class JobRunner:
                 spec=prepared.spec,
             )
             self.models.save(tenant, job_id, run, record)
-        job = self.jobs.get(tenant, job_id) or {}
         diagnosis = diagnose(
             histories,
             task=config.task,
@@ -194,7 +197,7 @@ class JobRunner:
             final=True,
             seeds=seeds,
             config=config.model_dump(),
-            data_findings=job.get("data_findings"),
+            data_findings=data_findings,
             health=health,
             stop_on=config.training.stop_on,
         )

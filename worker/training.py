@@ -10,15 +10,15 @@ from collections.abc import Sequence
 
 import keras
 
+from core.cost import output_size as _output_size
 from core.job_config import JobConfig
-from core.model_size import output_units
 from worker import fast_input
 from worker.health import HealthMonitor, instrumented
 from worker.model import build_model
 
 
 def output_size(config: JobConfig, spec: dict) -> int:
-    return output_units(config.task, spec)
+    return _output_size(config, spec)
 
 
 def fit_run(

@@ -1,7 +1,7 @@
 """Findings: named checks with parameters, a status and the evidence, next to the verdict.
 
 The verdict reads the curves; findings say *why* a run went the way it did, from the data before
-training (``diagnosis.findings.data``, run at submit time by ``service.data_checks``) and from the
+training (``diagnosis.findings.data``, run before training by ``worker.data_checks``) and from the
 numeric health of the run while it trained (``diagnosis.findings.training``, fed by
 ``worker.health``). Each finding is a JSON object:
 
@@ -62,7 +62,7 @@ def collect(
     health: Sequence[Sequence[Mapping[str, Any]]] | None = None,
     stop_on: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
-    """Every finding for a diagnosis: the data checks made at submit time (or each data rule as
+    """Every finding for a diagnosis: the data checks made before training (or each data rule as
     not evaluated when there were none), then the training rules over each run's health records
     and history."""
     from diagnosis.findings import data, training

@@ -1,6 +1,6 @@
-"""Rules over the data a job will train on, checked before training (``service.data_checks`` reads
-the dataset and calls ``evaluate``). NumPy only and linear in the data, so they run at submit
-time in the API process.
+"""Rules over the data a job will train on, checked before training (``worker.data_checks`` reads
+the dataset and calls ``evaluate``). NumPy only and linear in the data, so they cost little next to
+training.
 
 Tables are checked on their rows (``Rows``: raw feature rows, window, horizon), never on
 materialised windows, which would multiply the memory by the window length; NPZ samples come

@@ -1,8 +1,8 @@
-"""The data checks made at submit time: the job's data resolved against the dataset, then the
-rules of ``diagnosis.findings.data`` run on it (NumPy only; no TensorFlow in the API).
+"""The data checks made before training: the job's data resolved against the dataset, then the
+rules of ``diagnosis.findings.data`` run on it (NumPy only, on raw rows, no TensorFlow).
 
-``resolve_and_check`` replaces ``resolve_spec`` at submit: one resolution of the config for both
-the spec and the checks, plus, for tables, one read of the feature columns.
+The worker runs them when it picks a job up, before the first epoch: submit resolves the config
+from the profile stored at upload and reads no file, and these checks need the values.
 """
 
 from __future__ import annotations
@@ -11,14 +11,14 @@ from pathlib import Path
 
 import numpy as np
 
+from core.cost import parameter_count
 from core.data.spec import ACCEPTED, resolve
 from core.data.tables import scan_table
 from core.job_config import JobConfig
 from core.logging import get_logger
-from core.model_size import output_units, parameter_count
 from diagnosis.findings import data as rules
 
-log = get_logger("service.data_checks")
+log = get_logger("worker.data_checks")
 
 
 def resolve_and_check(path: Path, fmt: str, config: JobConfig) -> tuple[dict, list[dict]]:
@@ -46,7 +46,7 @@ def _facts(path: Path, fmt: str, config: JobConfig, resolved) -> rules.DataFacts
         inputs = rules.Rows(rows, list(names), int(spec["window"]), int(spec["horizon"]))
     mapping = spec.get("class_mapping")
     class_names = [label for label, _ in sorted(mapping.items(), key=lambda item: item[1])] if mapping else None
-    parameters = parameter_count(config, int(spec["n_features"]), output_units(config.task, spec))
+    parameters = parameter_count(config, spec)
     return rules.DataFacts(
         task=config.task,
         y=np.asarray(resolved.targets.y),
