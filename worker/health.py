@@ -2,15 +2,15 @@
 
 Two parts, so that the fast training path stays fast (benchmarks/BENCHMARKS.md, "health checks"):
 
-- ``GradientProbe``: a handful of variables that the optimizer itself updates inside the compiled
+- ``GradientProbe``: a vector of counters that the optimizer itself updates inside the compiled
   training step (``instrumented`` wraps the optimizer class), every ``every_steps`` steps:
-  gradient norms per layer, the update/weight ratio, and the first step with a non-finite
-  gradient. Keras calls batch callbacks only once per ``steps_per_execution`` batches, and
+  gradient norms per layer and the first step with a non-finite gradient. Keras calls batch callbacks only once per ``steps_per_execution`` batches, and
   gradients never leave the compiled step; in-graph counters see every sampled step for the
   price of a few small tensor ops.
 - ``HealthMonitor``: a Keras callback that reads those counters at each epoch end, replays the
   model on a fixed sample batch in NumPy (``worker.activations``: gate saturation, dead units,
-  the loss on that batch) and hands one *health record* per epoch to ``on_record``. Epoch 0 is
+  the loss on that batch), measures how far each layer's weights moved during the epoch (the
+  update/weight ratio per step), and hands one *health record* per epoch to ``on_record``. Epoch 0 is
   the state before the first step. The rules that read these records are pure and live in
   ``diagnosis.findings.training``; the same functions decide ``training.stop_on``.
 
@@ -65,7 +65,18 @@ def layer_names(model: keras.Model) -> list[str]:
 
 
 class GradientProbe:
-    """Counters the instrumented optimizer updates in the compiled step; read and reset per epoch."""
+    """Counters the instrumented optimizer updates in the compiled step; read and reset per epoch.
+
+    All counters live in one vector variable, so a sampled step adds one assignment to the graph
+    and an epoch end one read and one write.
+    """
+
+    # Since the last read: sampled steps, those with a finite gradient, the sum, max and min of
+    # the finite global gradient norms. For the whole run: the first sampled norm, and the first
+    # step with a non-finite gradient (1-based; -1: none yet). Then per layer: the sum of its
+    # gradient norms, and its steps with a non-finite gradient.
+    SAMPLED, FINITE, NORM_SUM, NORM_MAX, NORM_MIN, FIRST_NORM, FIRST_BAD = range(7)
+    _HEAD = 7
 
     def __init__(self, model: keras.Model, names: Sequence[str], every_steps: int = 1) -> None:
         owners = {id(w): i for i, layer in enumerate(model.layers) for w in layer.trainable_weights}
@@ -77,106 +88,80 @@ class GradientProbe:
             membership[v, index[names[owners[id(variable)]]]] = 1.0
         self._membership = membership
         self.every_steps = max(1, int(every_steps))
+        self.state = keras.Variable(self._fresh(None), trainable=False, dtype="float32")
+
+    def _fresh(self, previous: np.ndarray | None) -> np.ndarray:
+        state = np.zeros(self._HEAD + 2 * len(self.layers), dtype="float32")
+        state[self.NORM_MIN] = np.inf
+        state[self.FIRST_NORM] = state[self.FIRST_BAD] = -1.0
+        if previous is not None:  # kept for the whole run
+            state[self.FIRST_NORM] = previous[self.FIRST_NORM]
+            state[self.FIRST_BAD] = previous[self.FIRST_BAD]
+        return state
+
+    def observe(self, grads: Sequence, step) -> None:
+        """Called inside the compiled step; ``step`` counts the steps taken, this one included."""
+        step = ops.cast(step, "float32")
+        sample = ops.equal(ops.mod(step - 1.0, float(self.every_steps)), 0.0)
         n = len(self.layers)
 
-        def counter(value, shape=()):
-            return keras.Variable(np.full(shape, value, dtype="float32"), trainable=False, dtype="float32")
-
-        # Since the last read: sampled steps (and those with a finite gradient), sum/max/min of
-        # the finite global gradient norms, per layer
-        # the sum of gradient norms, of squared update norms and of squared weight norms, and
-        # steps whose gradient was not finite. For the whole run: steps taken, the first sampled
-        # gradient norm, the first step with a non-finite gradient (1-based, -1: none yet).
-        self.sampled, self.finite = counter(0.0), counter(0.0)
-        self.norm_sum, self.norm_max, self.norm_min = counter(0.0), counter(0.0), counter(math.inf)
-        self.layer_norm_sum, self.update_sq, self.weight_sq = counter(0.0, (n,)), counter(0.0, (n,)), counter(0.0, (n,))
-        self.bad_steps = counter(0.0, (n,))
-        self.steps, self.first_norm, self.first_bad = counter(0.0), counter(-1.0), counter(-1.0)
-
-    def observe(self, grads: Sequence, before: Sequence, variables: Sequence) -> None:
-        """Called inside the compiled step after the update; ``before`` are the weights before it."""
-        self.steps.assign(self.steps + 1.0)
-        sample = ops.equal(ops.mod(self.steps - 1.0, float(self.every_steps)), 0.0)
-
         def measure():
-            membership = ops.convert_to_tensor(self._membership)
-
-            def per_layer(squares):
-                return ops.squeeze(ops.matmul(ops.expand_dims(ops.stack(squares), 0), membership), 0)
-
-            grad_sq = per_layer([ops.sum(ops.square(ops.cast(g, "float32"))) for g in grads])
-            update_sq = per_layer(
-                [
-                    ops.sum(ops.square(ops.cast(ops.convert_to_tensor(v) - b, "float32")))
-                    for v, b in zip(variables, before)
-                ]
-            )
-            weight_sq = per_layer([ops.sum(ops.square(ops.cast(b, "float32"))) for b in before])
+            squares = ops.stack([ops.sum(ops.square(ops.cast(g, "float32"))) for g in grads])
+            grad_sq = ops.squeeze(ops.matmul(ops.expand_dims(squares, 0), ops.convert_to_tensor(self._membership)), 0)
             finite = ops.isfinite(grad_sq)
             norm = ops.sqrt(ops.sum(grad_sq))
             ok = ops.isfinite(norm)
             kept = ops.where(ok, norm, 0.0)
-            self.sampled.assign(self.sampled + 1.0)
-            self.finite.assign(self.finite + ops.cast(ok, "float32"))
-            self.norm_sum.assign(self.norm_sum + kept)
-            self.norm_max.assign(ops.maximum(self.norm_max, kept))
-            self.norm_min.assign(ops.where(ok, ops.minimum(self.norm_min, norm), self.norm_min))
-            self.first_norm.assign(ops.where(self.first_norm < 0.0, kept, self.first_norm))
-            self.layer_norm_sum.assign(self.layer_norm_sum + ops.where(finite, ops.sqrt(grad_sq), 0.0))
-            both = ops.logical_and(ops.isfinite(update_sq), ops.isfinite(weight_sq))
-            self.update_sq.assign(self.update_sq + ops.where(both, update_sq, 0.0))
-            self.weight_sq.assign(self.weight_sq + ops.where(both, weight_sq, 0.0))
-            bad = ops.logical_not(finite)
-            self.bad_steps.assign(self.bad_steps + ops.cast(bad, "float32"))
-            first_seen = ops.logical_and(self.first_bad < 0.0, ops.any(bad))
-            self.first_bad.assign(ops.where(first_seen, self.steps, self.first_bad))
+            s = ops.convert_to_tensor(self.state)
+            first_bad = ops.logical_and(s[self.FIRST_BAD] < 0.0, ops.logical_not(ops.all(finite)))
+            head = ops.stack(
+                [
+                    s[self.SAMPLED] + 1.0,
+                    s[self.FINITE] + ops.cast(ok, "float32"),
+                    s[self.NORM_SUM] + kept,
+                    ops.maximum(s[self.NORM_MAX], kept),
+                    ops.where(ok, ops.minimum(s[self.NORM_MIN], norm), s[self.NORM_MIN]),
+                    ops.where(s[self.FIRST_NORM] < 0.0, kept, s[self.FIRST_NORM]),
+                    ops.where(first_bad, step, s[self.FIRST_BAD]),
+                ]
+            )
+            layer_sums = s[self._HEAD : self._HEAD + n] + ops.where(finite, ops.sqrt(grad_sq), 0.0)
+            bad_steps = s[self._HEAD + n :] + ops.cast(ops.logical_not(finite), "float32")
+            self.state.assign(ops.concatenate([head, layer_sums, bad_steps]))
             return ops.zeros(())
 
         ops.cond(sample, measure, lambda: ops.zeros(()))
 
+    def _values(self) -> np.ndarray:
+        return np.asarray(keras.ops.convert_to_numpy(self.state), dtype=np.float64)
+
     def first_bad_step(self) -> int | None:
-        step = float(keras.ops.convert_to_numpy(self.first_bad))
+        step = float(self._values()[self.FIRST_BAD])
         return int(step) if step > 0 else None
 
     def read(self) -> dict:
         """The counters since the last read as health-record fields; then they start again."""
-        names = (
-            "sampled",
-            "finite",
-            "norm_sum",
-            "norm_max",
-            "norm_min",
-            "layer_norm_sum",
-            "update_sq",
-            "weight_sq",
-            "bad_steps",
-            "first_norm",
-        )
-        value = {name: np.asarray(keras.ops.convert_to_numpy(getattr(self, name)), dtype=np.float64) for name in names}
-        sampled, finite = float(value["sampled"]), float(value["finite"])
+        value = self._values()
+        n = len(self.layers)
+        sampled, finite = float(value[self.SAMPLED]), float(value[self.FINITE])
         fields: dict = {"grad_steps": int(sampled)}
         if finite:
             # Means over the sampled steps whose gradient was finite: a NaN step is the
             # non_finite rule's business, and must not read as a vanishing gradient.
             fields.update(
-                grad_norm=float(value["norm_sum"]) / finite,
-                grad_norm_max=float(value["norm_max"]),
-                grad_norm_min=float(value["norm_min"]),
+                grad_norm=float(value[self.NORM_SUM]) / finite,
+                grad_norm_max=float(value[self.NORM_MAX]),
+                grad_norm_min=float(value[self.NORM_MIN]),
             )
+        layer_sums, bad_steps = value[self._HEAD : self._HEAD + n], value[self._HEAD + n :]
         for k, name in enumerate(self.layers):
-            good = sampled - float(value["bad_steps"][k])
+            good = sampled - float(bad_steps[k])
             if good > 0:
-                fields[f"grad_norm/{name}"] = float(value["layer_norm_sum"][k]) / good
-            if value["weight_sq"][k] > 0:
-                fields[f"update_ratio/{name}"] = math.sqrt(value["update_sq"][k] / value["weight_sq"][k])
-        if value["first_norm"] >= 0:
-            fields["grad_norm_first"] = float(value["first_norm"])
-        bad = [name for k, name in enumerate(self.layers) if value["bad_steps"][k] > 0]
-        for name in names[:-1]:
-            variable = getattr(self, name)
-            variable.assign(np.zeros(variable.shape, dtype="float32"))
-        self.norm_min.assign(np.float32(math.inf))
-        fields["_bad_gradient_layers"] = bad
+                fields[f"grad_norm/{name}"] = float(layer_sums[k]) / good
+        if value[self.FIRST_NORM] >= 0:
+            fields["grad_norm_first"] = float(value[self.FIRST_NORM])
+        fields["_bad_gradient_layers"] = [name for k, name in enumerate(self.layers) if bad_steps[k] > 0]
+        self.state.assign(self._fresh(value))
         return fields
 
 
@@ -192,14 +177,9 @@ def instrumented(optimizer_class: type) -> type:
 
     def apply(self, grads, trainable_variables=None):
         probe = getattr(self, "health_probe", None)
-        if probe is None or trainable_variables is None:
-            return base.apply(self, grads, trainable_variables)
-        variables = list(trainable_variables)
-        # A copy, not a read: the update below would otherwise show through (TensorFlow reads
-        # a variable lazily inside a compiled function).
-        before = [ops.copy(v) for v in variables]
-        result = base.apply(self, grads, variables)
-        probe.observe(list(grads), before, variables)
+        result = base.apply(self, grads, trainable_variables)
+        if probe is not None and trainable_variables is not None:
+            probe.observe(list(grads), self.iterations)
         return result
 
     return type(
@@ -218,8 +198,15 @@ class HealthMonitor(keras.callbacks.Callback):
     """Per-epoch health records of one run, and ``training.stop_on`` decided from them.
 
     ``on_record(epoch, record)`` receives each record (epoch 0: before training). ``stopped``
-    says which rule stopped the run, if one did.
+    says which rule stopped the run, if one did. With ``stop_on`` holding ``"nan"`` the monitor
+    is a ``NanStoppingMonitor``, which also looks after every batch; without it there is no
+    batch hook, so Keras keeps dispatching batch callbacks asynchronously.
     """
+
+    def __new__(cls, *args, stop_on: Sequence[str] = (), **kwargs):
+        if cls is HealthMonitor and "nan" in stop_on:
+            cls = NanStoppingMonitor
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -245,6 +232,8 @@ class HealthMonitor(keras.callbacks.Callback):
         self.names: list[str] = []
         self._best: tuple[float, int, list] | None = None
         self.replay = True
+        self._previous: dict[int, Any] = {}  # a copy of each weight at the last epoch end
+        self._steps = 0
 
     # Keras hooks -------------------------------------------------------------------------
     def on_train_begin(self, logs=None) -> None:
@@ -262,14 +251,6 @@ class HealthMonitor(keras.callbacks.Callback):
                 log.warning("gradient_probe_unavailable", exc_info=True)
                 self.probe = None
         self._emit(0, self._record(0, {}))
-
-    def on_train_batch_end(self, batch: int, logs=None) -> None:
-        if "nan" not in self.stop_on or self.stopped is not None:
-            return
-        loss = (logs or {}).get("loss")
-        bad_loss = loss is not None and not math.isfinite(float(loss))
-        if bad_loss or (self.probe is not None and self.probe.first_bad_step() is not None):
-            self._stop("nan", rules.NON_FINITE, epoch=len(self.records))
 
     def on_epoch_end(self, epoch: int, logs=None) -> None:
         for name, value in (logs or {}).items():
@@ -317,19 +298,32 @@ class HealthMonitor(keras.callbacks.Callback):
         return record
 
     def _weights(self, record: dict) -> dict[str, bool]:
-        """Weight norms per layer into ``record``; returns per layer whether all weights are finite.
-
-        Summed on the backend, so only one number per variable leaves the device."""
+        """Weight norms per layer into ``record``, and how far each layer moved since the last
+        epoch: ``update_ratio`` = ‖w − w_prev‖ / (steps · ‖w_prev‖), the mean step relative to the
+        weights. Summed on the backend, so only one number per variable leaves the device.
+        Returns per layer whether all its weights are finite."""
+        steps = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+        taken, self._steps = steps - self._steps, steps
         finite: dict[str, bool] = {}
         for layer, name in zip(self.model.layers, self.names):
             if not layer.trainable_weights:
                 continue
-            squares = sum(
-                float(keras.ops.convert_to_numpy(keras.ops.sum(keras.ops.square(keras.ops.cast(w, "float64")))))
-                for w in layer.trainable_weights
-            )
+            squares = moved = before = 0.0
+            for w in layer.trainable_weights:
+                now = keras.ops.cast(w, "float64")
+                squares += float(keras.ops.convert_to_numpy(keras.ops.sum(keras.ops.square(now))))
+                previous = self._previous.get(id(w))
+                if previous is not None:
+                    was = keras.ops.cast(previous, "float64")
+                    moved += float(keras.ops.convert_to_numpy(keras.ops.sum(keras.ops.square(now - was))))
+                    before += float(keras.ops.convert_to_numpy(keras.ops.sum(keras.ops.square(was))))
+                    previous.assign(w)
+                else:
+                    self._previous[id(w)] = keras.Variable(keras.ops.convert_to_numpy(w), trainable=False)
             finite[name] = math.isfinite(squares)
             record[f"weight_norm/{name}"] = math.sqrt(squares) if finite[name] else None
+            if taken > 0 and before > 0 and math.isfinite(moved) and math.isfinite(before):
+                record[f"update_ratio/{name}"] = math.sqrt(moved / before) / taken
         return finite
 
     def _first_non_finite(
@@ -353,6 +347,12 @@ class HealthMonitor(keras.callbacks.Callback):
         if bad_outputs:
             return {"what": "activations", "layers": bad_outputs[:1], "step": step}
         return None
+
+    def _check_nan(self, logs) -> None:
+        loss = (logs or {}).get("loss")
+        bad_loss = loss is not None and not math.isfinite(float(loss))
+        if self.stopped is None and (bad_loss or (self.probe is not None and self.probe.first_bad_step() is not None)):
+            self._stop("nan", rules.NON_FINITE, epoch=len(self.records))
 
     def _emit(self, epoch: int, record: dict) -> None:
         record = _json_safe(record)
@@ -379,6 +379,13 @@ class HealthMonitor(keras.callbacks.Callback):
             self.model.set_weights(self._best[2])
             self.stopped["restored_epoch"] = self._best[1]
         log.info("training_stopped_by_rule", **self.stopped)
+
+
+class NanStoppingMonitor(HealthMonitor):
+    """``stop_on: ["nan"]``: stop at the first batch boundary after a non-finite loss or gradient."""
+
+    def on_train_batch_end(self, batch: int, logs=None) -> None:
+        self._check_nan(logs)
 
 
 def _json_safe(value):
