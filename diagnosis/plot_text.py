@@ -113,7 +113,7 @@ def evidence_rows(diagnosis: DiagnosisData) -> list[tuple[str, str]]:
     return rows
 
 
-def finding_lines(diagnosis: Diagnosis, width: int) -> list[str]:
+def finding_lines(diagnosis: DiagnosisData, width: int) -> list[str]:
     """Lines for the findings that found an issue (``rule: message``, each wrapped to two lines
     of ``width``), at most ``MAX_FINDINGS`` of them and a last line counting the rest."""
     findings = diagnosis.get("findings")
