@@ -15,7 +15,7 @@ TARGET = 1.10
 
 
 # Findings that flagged an issue on each watched (healthy, full-length) run: a false-positive
-# check on 50-epoch runs, next to the short ones of benchmarks/fault_corpus.py.
+# check on 50-epoch runs, next to the short ones of benchmarks/bench_fault_corpus.py.
 FLAGGED: list[list[str]] = []
 
 

@@ -1,6 +1,6 @@
 """The fault corpus through the real service: upload → submit → the real Celery worker trains with
 Keras → diagnosis. Each broken configuration must raise its finding; each healthy one none.
-Tiny data, 4–6 epochs per job (benchmarks/fault_corpus.py holds the cases)."""
+Tiny data, 4–6 epochs per job (benchmarks/bench_fault_corpus.py holds the cases)."""
 from __future__ import annotations
 
 import io
@@ -8,7 +8,7 @@ import io
 import pytest
 from PIL import Image
 
-from benchmarks.fault_corpus import FAULTS, HEALTHY, Case, issues
+from benchmarks.bench_fault_corpus import FAULTS, HEALTHY, Case, issues
 from tests.helpers import upload, wait_for
 
 SEED = 0

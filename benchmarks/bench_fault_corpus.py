@@ -1,7 +1,7 @@
 """The fault corpus: deliberately broken configurations, each of which must raise its finding, and
 healthy ones, which must raise none. Tiny data and few epochs, so the whole corpus trains through
 the real worker inside the test suite (tests/test_fault_corpus.py); ``python -m
-benchmarks.fault_corpus`` trains every case over several seeds in-process and prints the
+benchmarks.bench_fault_corpus`` trains every case over several seeds in-process and prints the
 detection and false-positive rates written down in docs/findings.md.
 """
 from __future__ import annotations
