@@ -25,6 +25,7 @@ from tests.helpers import bearer
 # security is really enforced (open mode would accept a missing key).
 AUTH = bearer("fuzz")
 EXAMPLES_PER_OPERATION = 25
+_FRAMING = {"content-length", "transfer-encoding", "host", "connection", "expect", "upgrade"}
 # What the contract promises about every answer. Left out on purpose: positive_data_acceptance
 # (a schema-valid body may still name a dataset that does not exist, or upload a PNG as a
 # dataset: 4xx is right) and negative_data_rejection (a scalar query parameter given twice is
@@ -53,5 +54,9 @@ def test_the_running_app_serves_the_fuzzed_document(api, keyed_api):
 @hypothesis_settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None,
                      suppress_health_check=list(HealthCheck))
 def test_api_conforms_to_its_openapi_document(case, keyed_api, worker):
+    # Framing headers belong to the transport, not to the API: a generated `content-length: *.u`
+    # is refused by the HTTP server (uvicorn's plain 400) before the app sees the request.
+    if case.headers:
+        case.headers = {k: v for k, v in case.headers.items() if k.lower() not in _FRAMING}
     # With a worker online, /readyz answers 200: its 503 is documented but is a 5xx all the same.
     case.call_and_validate(base_url=keyed_api.url, headers=AUTH, checks=CHECKS, timeout=30)
