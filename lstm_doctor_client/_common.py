@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import email.utils
 import io
-import json
 import os
 import random
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -105,23 +103,6 @@ def prediction_request(rows: Any, X: Any, csv: str | bytes | None) -> dict[str, 
     import numpy as np
 
     return {"json": {"X": np.asarray(X, dtype=float).tolist()}}
-
-
-def sse_events(lines: Iterator[str]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(event, data) pairs from the lines of a text/event-stream."""
-    event = "message"
-    data: list[str] = []
-    for line in lines:
-        if not line:
-            if data:
-                yield event, json.loads("\n".join(data))
-            event, data = "message", []
-        elif line.startswith("event:"):
-            event = line[6:].strip()
-        elif line.startswith("data:"):
-            data.append(line[5:].lstrip())
-    if data:
-        yield event, json.loads("\n".join(data))
 
 
 def progress_of(job_config_: dict[str, Any], run: int, epoch: int) -> dict[str, Any]:

@@ -82,18 +82,47 @@ def test_errors_carry_the_problem_details(doctor):
     assert caught.value.status == 404 and "no job" in caught.value.detail
 
 
-def test_async_client(api, worker):
+def test_async_client(api, worker, tmp_path):
+    """The same operations as the sync client (one implementation: lstm_doctor_client.operations),
+    awaited: an upload from a path, the event stream, files saved."""
+    path = tmp_path / "a.csv"
+    path.write_bytes(classic_csv(rows=100, seed=33))
+
     async def scenario() -> tuple[Job, str]:
         async with AsyncClient(api.url) as doctor:
-            dataset = await doctor.upload(classic_csv(rows=100, seed=33), name="a.csv")
+            dataset = await doctor.upload(path)
+            assert dataset.name == "a.csv" and dataset.rows == 100
             job = await doctor.submit(dataset.id, target="label", training={"epochs": 3})
             steps: list[int] = []
             done = await doctor.wait(job.id, timeout=180, on_progress=lambda p: steps.append(p.epoch))
             assert steps == [1, 2, 3]
+            png = await doctor.plot(job.id, tmp_path / "loss.png")
+            assert Image.open(png).format == "PNG"
             return done, (await doctor.diagnosis(job.id)).verdict
 
     done, verdict = asyncio.run(scenario())
     assert done.status == "succeeded" and verdict == done.verdict
+
+
+def test_async_retries_and_problems():
+    """The async client retries and raises exactly as the sync one (a transport that answers like
+    an overloaded server, then a missing job)."""
+    answers = iter(
+        [
+            httpx.Response(503, headers={"Retry-After": "0"}, json={"detail": "busy"}),
+            httpx.Response(404, json={"title": "Not Found", "detail": "no job job_x"}),
+        ]
+    )
+    transport = httpx.MockTransport(lambda request: next(answers))
+
+    async def scenario() -> LstmDoctorError:
+        async with AsyncClient("http://doctor.test", transport=transport) as doctor:
+            with pytest.raises(LstmDoctorError) as caught:
+                await doctor.job("job_x")
+            return caught.value
+
+    error = asyncio.run(scenario())
+    assert error.status == 404 and error.detail == "no job job_x"
 
 
 def test_retries_honour_retry_after():
