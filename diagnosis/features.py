@@ -39,37 +39,45 @@ class RunCurves:
 
 @dataclass(frozen=True)
 class Features:
+    """What one pass over a run's curves measured; the defaults are a run with nothing to read.
+
+    A run with no epochs, or with a NaN/inf loss, keeps the defaults past the first five fields
+    (``measure`` fills in only what the curves show), so this class is the one home of the list
+    of measures and of their neutral values.
+    """
+
     epochs: int
     has_validation: bool
     first_bad_epoch: int | None  # 1-based epoch of the first NaN/inf loss
     reference: float  # the trivial predictor's loss, or a stand-in read from the first epoch
     reference_known: bool
     # Instability, read from the training curve as DIAGNOSIS-TRUTH.md reads it from its own.
-    jumps: int  # epochs whose loss jumped > 25 % and by > a quarter of the reference
-    peak: float  # highest training loss / reference
-    ended_above_start: bool  # final training loss above min(first epoch's, reference)
-    train_rise: float  # final smoothed training loss / its minimum − 1
-    val_peak: float  # highest validation loss after the first epoch / reference
+    jumps: int = 0  # epochs whose loss jumped > 25 % and by > a quarter of the reference
+    peak: float = 0.0  # highest training loss / reference
+    ended_above_start: bool = False  # final training loss above min(first epoch's, reference)
+    train_rise: float = 0.0  # final smoothed training loss / its minimum − 1
+    val_peak: float = 0.0  # highest validation loss after the first epoch / reference
     # Overfitting.
-    best_epoch: int | None  # 1-based epoch of the minimum raw validation loss (earliest on ties)
-    best_position: float  # best_epoch / epochs (1.0 = the last epoch)
-    rise: float  # final smoothed validation loss / its minimum − 1
-    rise_of_reference: float  # the same difference / reference (is it material?)
-    smooth_best_position: float  # where the smoothed validation minimum lies, 0..1
-    train_fell_after_best: float  # relative fall of the smoothed training loss since the smoothed best
+    best_epoch: int | None = None  # 1-based epoch of the minimum raw validation loss (earliest on ties)
+    best_position: float = 1.0  # best_epoch / epochs (1.0 = the last epoch)
+    rise: float = 0.0  # final smoothed validation loss / its minimum − 1
+    rise_of_reference: float = 0.0  # the same difference / reference (is it material?)
+    smooth_best_position: float = 1.0  # where the smoothed validation minimum lies, 0..1
+    train_fell_after_best: float = 0.0  # relative fall of the smoothed training loss since the smoothed best
     # Underfitting / good fit.
-    train_level: float  # final smoothed training loss / reference
-    train_share_of_start: float  # final smoothed training loss / the first epoch's level (max of the first losses)
-    val_level: float | None  # final smoothed validation loss / reference
-    best_val_level: float | None  # minimum smoothed validation loss / reference
-    val_tail_fall: float  # relative fall of the watched curve (validation, else training) over the tail
-    train_tail_fall: float  # relative fall of the smoothed training loss over the tail
-    tail_fall_of_reference: float  # the watched curve's fall over the tail / reference
-    tail_share: float  # the watched curve's fall over the tail / its whole fall (≈ tail/epochs if linear)
-    projected_gain: float  # further fall the watched curve's trend projects / its final level
-    tail: int  # epochs the tail falls are read over
-    gap: float | None  # (final smoothed validation − training loss) / reference
-    noise: float  # robust epoch-to-epoch wobble of the validation curve / its level
+    train_level: float = 1.0  # final smoothed training loss / reference
+    # final smoothed training loss / the first epoch's level (the higher of its two losses)
+    train_share_of_start: float = 1.0
+    val_level: float | None = None  # final smoothed validation loss / reference
+    best_val_level: float | None = None  # minimum smoothed validation loss / reference
+    val_tail_fall: float = 0.0  # relative fall of the watched curve (validation, else training) over the tail
+    train_tail_fall: float = 0.0  # relative fall of the smoothed training loss over the tail
+    tail_fall_of_reference: float = 0.0  # the watched curve's fall over the tail / reference
+    tail_share: float = 0.0  # the watched curve's fall over the tail / its whole fall (≈ tail/epochs if linear)
+    projected_gain: float = 0.0  # further fall the watched curve's trend projects / its final level
+    tail: int = 0  # epochs the tail falls are read over
+    gap: float | None = None  # (final smoothed validation − training loss) / reference
+    noise: float = 0.0  # robust epoch-to-epoch wobble of the validation curve / its level
 
 
 def extract_curves(history: History) -> RunCurves:
@@ -136,7 +144,7 @@ def measure(c: RunCurves, baseline: float | None) -> Features:
     start_level = reference_level(loss, val, None)[0]
     material_reference = max(reference, start_level)
     if bad or epochs == 0:
-        return _empty(epochs, val is not None, min(bad) + 1 if bad else None, reference, known)
+        return Features(epochs, val is not None, min(bad) + 1 if bad else None, reference, known)
 
     steps = np.diff(loss)
     jumps = int(np.sum((loss[1:] > 1.25 * loss[:-1]) & (steps > 0.25 * reference)))
@@ -144,35 +152,21 @@ def measure(c: RunCurves, baseline: float | None) -> Features:
     smooth_loss = curves.smooth(loss)
     tail = curves.tail_length(epochs)
     train_tail_fall = _relative_fall(smooth_loss, tail)
+    # Without validation the training curve is the watched one; with it, the keys below are
+    # read again from the validation curve.
     features: dict[str, Any] = dict(
-        epochs=epochs,
-        has_validation=val is not None,
-        first_bad_epoch=None,
-        reference=reference,
-        reference_known=known,
         jumps=jumps,
         peak=float(np.max(loss)) / reference,
         ended_above_start=bool(loss[-1] > start),
-        val_peak=0.0,
         train_rise=float(smooth_loss[-1] / np.min(smooth_loss) - 1.0) if np.min(smooth_loss) > 0 else 0.0,
-        best_epoch=None,
-        best_position=1.0,
-        rise=0.0,
-        rise_of_reference=0.0,
-        smooth_best_position=1.0,
-        train_fell_after_best=0.0,
         train_level=float(smooth_loss[-1]) / reference,
         train_share_of_start=float(smooth_loss[-1]) / start_level,
-        val_level=None,
-        best_val_level=None,
         val_tail_fall=train_tail_fall,
         train_tail_fall=train_tail_fall,
         tail_fall_of_reference=_fall(smooth_loss, tail) / material_reference,
         tail_share=_tail_share(smooth_loss, tail),
         projected_gain=_projected_gain(smooth_loss, tail),
         tail=tail,
-        gap=None,
-        noise=0.0,
     )
     if val is not None:
         smooth_val = curves.smooth(val)
@@ -200,7 +194,7 @@ def measure(c: RunCurves, baseline: float | None) -> Features:
             gap=float(smooth_val[-1] - smooth_loss[-1]) / reference,
             noise=curves.noise(val, smooth_val) / max(abs(float(np.median(val))), 1e-12),
         )
-    return Features(**features)
+    return Features(epochs, val is not None, None, reference, known, **features)
 
 
 def _fall(smoothed: np.ndarray, tail: int) -> float:
@@ -239,36 +233,3 @@ def _relative_fall(smoothed: np.ndarray, tail: int) -> float:
     before = float(smoothed[max(0, len(smoothed) - 1 - tail)])
     end = float(smoothed[-1])
     return (before - end) / abs(end) if end != 0 else 0.0
-
-
-def _empty(epochs: int, has_validation: bool, first_bad: int | None, reference: float, known: bool) -> Features:
-    return Features(
-        epochs=epochs,
-        has_validation=has_validation,
-        first_bad_epoch=first_bad,
-        reference=reference,
-        reference_known=known,
-        jumps=0,
-        peak=0.0,
-        ended_above_start=False,
-        train_rise=0.0,
-        val_peak=0.0,
-        best_epoch=None,
-        best_position=1.0,
-        rise=0.0,
-        rise_of_reference=0.0,
-        smooth_best_position=1.0,
-        train_fell_after_best=0.0,
-        train_level=1.0,
-        train_share_of_start=1.0,
-        val_level=None,
-        best_val_level=None,
-        val_tail_fall=0.0,
-        train_tail_fall=0.0,
-        tail_fall_of_reference=0.0,
-        tail_share=0.0,
-        projected_gain=0.0,
-        tail=0,
-        gap=None,
-        noise=0.0,
-    )

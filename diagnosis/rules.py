@@ -30,7 +30,13 @@ def _excess(value: float, threshold: float) -> float:
     return (value - threshold) / threshold if threshold > 0 else 1.0
 
 
-def _confidence(margin: float, low: float = 0.55, high: float = 0.97, span: float = 1.0) -> float:
+# The highest confidence a verdict reaches when its kind of evidence can be sure, and when it
+# cannot (below 0.8, the level API users read as "act on it": see RESULTS.md, Calibration).
+_SURE = 0.97
+_UNSURE = 0.75
+
+
+def _confidence(margin: float, low: float = 0.55, high: float = _SURE, span: float = 1.0) -> float:
     """Sure in proportion to how far the deciding measure cleared its threshold."""
     share = min(max(margin / span, 0.0), 1.0)
     return low + (high - low) * share
@@ -53,7 +59,10 @@ def decide(f: Features, t: Thresholds) -> Decision:
     if (blew_up and f.ended_above_start) or f.jumps >= t.jumps:
         reason = "diverging" if blew_up and f.ended_above_start else "oscillating"
         margin = max(_excess(f.peak, t.blow_up), 0.5 * (f.jumps - t.jumps + 1))
-        return Decision("unstable", [reason], _confidence(margin, 0.7), flags)
+        # Swings in a run that still ended low are "ambiguous" to the truth, so an oscillating
+        # verdict is never sure; a loss that ended above its start is.
+        top = _SURE if reason == "diverging" else _UNSURE
+        return Decision("unstable", [reason], _confidence(margin, 0.55, top), flags)
 
     # Overfit: the validation minimum came early and the end is materially above it.
     if (
@@ -67,7 +76,10 @@ def decide(f: Features, t: Thresholds) -> Decision:
         if f.gap is not None and f.gap >= t.gap:
             reasons.append("generalization_gap")
         margin = min(_excess(f.rise, t.rise), _excess(t.best_position, f.best_position) if f.best_position else 1.0)
-        return Decision("overfit", reasons, _confidence(margin, span=1.5), flags)
+        # A rise with training and validation still close may be the validation block drifting
+        # in time rather than memorising; a rise with a large gap is the textbook case.
+        top = _SURE if "generalization_gap" in reasons else _UNSURE
+        return Decision("overfit", reasons, _confidence(margin, high=top, span=1.5), flags)
 
     # Underfit: still near the trivial predictor, or clearly still falling at the end.
     reasons = []
@@ -75,12 +87,17 @@ def decide(f: Features, t: Thresholds) -> Decision:
     # A training loss still near the trivial one, with a validation loss that never got well
     # below it either (a validation block much easier than training can sit low while the
     # training loss stays high: that model did learn what generalises).
-    high_level = t.high_loss if f.reference_known else t.high_loss_no_baseline
+    # Without the trivial loss the reference is the first epoch's level, and "near it" is read
+    # as "fell little from it" (the same measure as ``near_start``).
+    high_level = t.high_loss if f.reference_known else 1.0 - t.little_fall_from_start
     val_high = f.best_val_level is None or f.best_val_level >= t.high_val_loss
     # With the trivial loss known, the training loss must also still be near where it started:
     # a model that learned a lot from a bad first epoch is not stuck, whatever the level.
-    near_start = not f.reference_known or f.train_share_of_start >= t.high_loss_no_baseline
-    if f.train_level >= high_level and val_high and near_start:
+    near_start = not f.reference_known or 1.0 - f.train_share_of_start <= t.little_fall_from_start
+    # ...unless the validation loss never got even this close below the reference: however much
+    # the training loss fell from its first epoch, nothing that generalises was learned.
+    nothing_learned = f.best_val_level is not None and 1.0 - f.best_val_level <= t.val_gain_little
+    if f.train_level >= high_level and val_high and (near_start or nothing_learned):
         reasons.append("high_training_loss")
         margins["high_training_loss"] = _excess(f.train_level, high_level)
     falling = (
@@ -109,5 +126,7 @@ def decide(f: Features, t: Thresholds) -> Decision:
         return Decision("inconclusive", ["no_validation"], 0.8, flags)
     if f.epochs < t.trend_epochs:
         return Decision("inconclusive", ["too_few_epochs"], 0.8, flags)
-    closeness = max(f.rise / t.rise, f.val_tail_fall / t.still_improving, f.train_level / high_level)
-    return Decision("good_fit", [], _confidence(1.0 - closeness, 0.55, 0.95, 0.6), flags)
+    closeness = max(f.rise / t.rise, f.val_tail_fall / t.still_improving, f.train_level / max(high_level, 1e-9))
+    # A good fit is read from the absence of the other signs: the engine never sees the loss
+    # careful training reaches, so a good fit is never called sure.
+    return Decision("good_fit", [], _confidence(1.0 - closeness, 0.55, _UNSURE, 0.6), flags)

@@ -42,8 +42,8 @@ def test_the_corpus_is_as_large_and_varied_as_the_issue_asks(corpus):
 
 def test_leave_one_task_out_figures_hold(results):
     engine = results["rows"]["engine (leave-one-task-out)"]
-    assert engine["accuracy"] >= 0.82
-    floors = {"underfit": 0.80, "overfit": 0.86, "good_fit": 0.78, "unstable": 0.85}
+    assert engine["accuracy"] >= 0.825
+    floors = {"underfit": 0.82, "overfit": 0.84, "good_fit": 0.79, "unstable": 0.85}
     for label, (correct, total) in engine["per_class"].items():
         assert correct / total >= floors[label], label
 
@@ -57,8 +57,23 @@ def test_knowing_the_trivial_loss_does_no_harm(results):
 
 def test_confident_verdicts_are_mostly_right(results):
     truth = [s.label for s in results["data"]]
-    sure = [(t, p) for t, p, c in zip(truth, results["engine"], results["confidences"]) if c >= 0.8]
-    assert sum(t == p for t, p in sure) / len(sure) >= 0.89
+    for predictions, confidences in ((results["engine"], results["confidences"]),
+                                     (results["engine_no_baseline"], results["confidences_no_baseline"])):
+        sure = [(t, p) for t, p, c in zip(truth, predictions, confidences) if c >= 0.8]
+        assert len(sure) >= 200
+        assert sum(t == p for t, p in sure) / len(sure) >= 0.9
+
+
+def test_no_single_threshold_is_a_cliff(results):
+    """Moving any one fitted threshold ±10 % costs at most a few runs of any class (the issue's margin)."""
+    main = results["rows"]["engine (leave-one-task-out)"]
+    for (name, factor, baseline), moved in results["robustness"].items():
+        if not baseline:
+            continue
+        assert moved["accuracy"] >= main["accuracy"] - 0.01, (name, factor)
+        for label, (correct, total) in moved["per_class"].items():
+            floor = main["per_class"][label][0] / total - 0.03
+            assert correct / total >= floor, (name, factor, label)
 
 
 def test_engine_is_clearly_above_both_references(results):

@@ -4,9 +4,13 @@ The curves are read once per run (``diagnosis.features.measure``); fitting repla
 cheap decision (``diagnosis.rules.decide``) for each candidate value. The search is
 coordinate descent over a fixed grid around each threshold's current value, maximising
 balanced accuracy (mean per-class recall) plus overall accuracy, the reading with the trivial
-loss weighted twice the one without, a few sweeps until nothing moves. Leave-one-task-out (DIAGNOSIS-TRUTH.md, Scoring): for each
-task, thresholds are fitted on the other tasks' runs only, then the held-out task's runs are
-diagnosed with them; the pooled predictions are the reported figure.
+loss weighted twice the one without, a few sweeps until nothing moves. Every fit starts from
+``diagnosis.thresholds.START``, values fixed by meaning before any fitting, so a fold's start
+owes nothing to the task it holds out (until 2026-12 folds started from the thresholds fitted
+on *all* tasks, which leaked the held-out task into its own fold: worth about a point).
+Leave-one-task-out (DIAGNOSIS-TRUTH.md, Scoring): for each task, thresholds are fitted on the
+other tasks' runs only, then the held-out task's runs are diagnosed with them; the pooled
+predictions are the reported figure.
 """
 from __future__ import annotations
 
@@ -17,12 +21,12 @@ import numpy as np
 
 from diagnosis.features import Features, extract_curves, measure
 from diagnosis.rules import decide
-from diagnosis.thresholds import DEFAULT, TUNED, Thresholds, as_dict, with_values
+from diagnosis.thresholds import START, TUNED, Thresholds, as_dict, with_values
 
 CLASSES = ("underfit", "overfit", "good_fit", "unstable")
 # Candidate values: the current value times these factors (fine near it, coarse further out).
 FACTORS = (0.5, 0.65, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0)
-SWEEPS = 3
+SWEEPS = 4
 
 
 @dataclass(frozen=True)
@@ -61,7 +65,7 @@ def objective(data: Sequence[Sample], t: Thresholds) -> float:
     return sum(with_b) + 0.5 * sum(without_b)
 
 
-def fit(data: Sequence[Sample], start: Thresholds = DEFAULT) -> Thresholds:
+def fit(data: Sequence[Sample], start: Thresholds = START) -> Thresholds:
     best, best_score = start, objective(data, start)
     for _ in range(SWEEPS):
         moved = False
