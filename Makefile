@@ -21,8 +21,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+# `exec`: serve replaces the recipe's shell, so a SIGTERM make forwards (or a supervisor sends the
+# whole group) reaches serve itself, which stops everything it started.
 run: $(STAMP)
-	$(BIN)/lstm-doctor serve
+	exec $(BIN)/lstm-doctor serve
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(CHECKED)

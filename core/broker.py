@@ -16,6 +16,12 @@ from core.settings import Settings
 
 TRAIN_TASK = "lstm_doctor.train"
 PREDICT_TASK = "lstm_doctor.predict"
+# A broker that does not answer fails a send within seconds (the job waits in the outbox and is
+# sent again) instead of holding a request through kombu's default retry schedule.
+_PUBLISH_BOUNDS = {
+    "retry": True,
+    "retry_policy": {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2},
+}
 QUEUES = ("gpu", "cpu")
 # Short tasks every worker takes besides its training queues, so a prediction does not wait behind
 # queued training jobs (only behind the job a worker is training, if any).
@@ -84,5 +90,18 @@ def enqueue_prediction(app: Celery, tenant: str, prediction_id: str) -> None:
 def enqueue(app: Celery, client: redis.Redis, tenant: str, job_id: str, device: str) -> str:
     """Sends a job to the queue its ``device`` setting routes to; returns that queue."""
     queue = worker_registry.route(device, worker_registry.online(client))
-    app.send_task(TRAIN_TASK, args=[tenant, job_id], queue=queue)
+    app.send_task(TRAIN_TASK, args=[tenant, job_id], queue=queue, **_PUBLISH_BOUNDS)
     return queue
+
+
+# Kombu's Redis transport keeps each queue as a list under the queue's name. Message headers carry
+# the task's arguments in plain text ("argsrepr"), so a job id is found in its message as a substring.
+def message_waiting(client: redis.Redis, job_id: str) -> bool:
+    """Whether a queue still holds a message for the job.
+
+    Deliveries a worker holds unacknowledged do not count: that worker may be the one whose
+    trainer lost the job (a requeued job must be sent again at once), or busy with another job (a
+    second message lets an idle worker take it; the duplicate is skipped). O(queue length): read
+    by the outbox sweep for jobs due a look, not per request.
+    """
+    return any(job_id in message for queue in QUEUES for message in client.lrange(queue, 0, -1))

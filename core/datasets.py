@@ -69,14 +69,9 @@ class DatasetStore:
             self.r, keys.dataset_index(tenant), lambda ids: self._get_many(tenant, ids), limit=limit, cursor=cursor
         )
 
-    def add_user(self, tenant: str, dataset_id: str, job_id: str) -> None:
-        self.r.sadd(keys.dataset_users(tenant, dataset_id), job_id)
-
-    def remove_user(self, tenant: str, dataset_id: str, job_id: str) -> None:
-        self.r.srem(keys.dataset_users(tenant, dataset_id), job_id)
-
     def delete(self, tenant: str, dataset_id: str) -> dict[str, Any] | None:
-        """Removes the metadata; raises DatasetInUse while a queued/running job uses it."""
+        """Removes the metadata; raises DatasetInUse while a queued/running job uses it (the users
+        set is kept by ``core.lifecycle``: a job joins it at submit and leaves it as it ends)."""
         meta = self.get(tenant, dataset_id)
         if meta is None:
             return None

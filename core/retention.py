@@ -19,7 +19,8 @@ from core.blobs import BlobStore
 from core.blobs import keys as blob_keys
 from core.datasets import DatasetInUse, DatasetStore
 from core.diagnoses import DiagnosisStore
-from core.jobs import ACTIVE, JobStore
+from core.jobs import JobStore
+from core.lifecycle import Lifecycle
 from core.logging import get_logger
 from core.trained_models import delete_model_files
 
@@ -74,10 +75,10 @@ def sweep(
         if kind == "job":
             record = jobs.get(tenant, record_id)
             if record is not None:
-                if record["status"] in ACTIVE:
+                if record.status.active:
                     continue
-                datasets.remove_user(tenant, record["dataset_id"], record_id)
-                jobs.delete(tenant, record_id, record["config"]["training"]["repeats"])
+                # Through the lifecycle, the one writer of job keys: it releases what the job held.
+                Lifecycle(jobs.r).delete(tenant, record)
                 delete_model_files(blobs, tenant, record_id)
                 removed += 1
         elif kind == "dataset":

@@ -82,7 +82,12 @@ class Settings(BaseSettings):
     )
     job_soft_time_limit_s: int = Field(3600, description="A job running longer fails with `time_limit`.")
     max_redeliveries: int = Field(2, description="Times a job is re-queued after its worker vanished.")
-    heartbeat_s: float = Field(5.0, description="How often a running job proves its worker is alive.")
+    heartbeat_s: float = Field(
+        5.0, description="How often a running job renews its lease; it lapses after three missed renewals."
+    )
+    enqueue_give_up_s: float = Field(
+        600.0, description="A queued job whose message no broker accepted for this long fails (`not_enqueued`)."
+    )
     health_every_steps: int = Field(
         1, ge=0, description="Training steps between gradient/update health samples (0 = no health monitoring)."
     )
@@ -110,8 +115,9 @@ class Settings(BaseSettings):
 
     @property
     def heartbeat_ttl_s(self) -> float:
-        """How long a heartbeat or presence key lives: three beats, so one late beat (a busy
-        machine, a Redis hiccup) is not taken for a vanished worker."""
+        """How long a job's lease (its heartbeat key) or a worker's presence key outlives its last
+        renewal: three beats, so one late beat (a busy machine, a Redis hiccup) is not taken for a
+        vanished worker."""
         return self.heartbeat_s * 3
 
     @property

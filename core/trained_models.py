@@ -17,17 +17,16 @@ from core.blobs import keys as blob_keys
 
 
 def delete_model_files(blobs: BlobStore, tenant: str, job_id: str) -> None:
-    """Removes every model file of a job (its records go with the job: `JobStore.delete`)."""
+    """Removes every model file of a job (its records go with the job: ``Lifecycle.delete``)."""
     for key in list(blobs.keys(blob_keys.job_models_prefix(tenant, job_id))):
         blobs.delete(key)
 
 
 class ModelStore:
+    """Reads the model records; a trainer writes them through ``Lifecycle.save_model`` (fenced)."""
+
     def __init__(self, client: redis.Redis) -> None:
         self.r = client
-
-    def save(self, tenant: str, job_id: str, run: int, record: dict[str, Any]) -> None:
-        self.r.hset(keys.job_models(tenant, job_id), str(run), json.dumps(record))
 
     def get(self, tenant: str, job_id: str, run: int) -> dict[str, Any] | None:
         raw = self.r.hget(keys.job_models(tenant, job_id), str(run))

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
+import signal
 import sys
 from typing import Any
 
 from core.redis_client import required_url
 from core.settings import Settings
-from service.processes import stop_process_group, worker_command
+from service.processes import worker_command
 
 
 def run_api(settings: Settings) -> None:
@@ -42,26 +42,39 @@ def run_api(settings: Settings) -> None:
 def serve(settings: Settings) -> None:
     from core.embedded_redis import EmbeddedRedis
     from service.auth import KeyConfigError, Keyring, check_bind
+    from service.processes import die_with_parent
+    from service.supervisor import Supervisor
 
     try:
         check_bind(settings, Keyring.from_settings(settings))
     except KeyConfigError as exc:
         raise SystemExit(f"lstm-doctor: {exc}") from None
-    embedded = None
-    if not settings.redis_url:
-        embedded = EmbeddedRedis(settings.data_dir / "redis", maxmemory_mb=settings.redis_maxmemory_mb).start()
-        settings = settings.model_copy(update={"redis_url": embedded.url})
-        print(f"lstm-doctor: embedded Redis on {embedded.url}", file=sys.stderr)
-    os.environ["LSTM_DOCTOR_REDIS_URL"] = required_url(settings)
-    os.environ["LSTM_DOCTOR_DATA_DIR"] = str(settings.data_dir)
-    worker = subprocess.Popen(worker_command(settings), start_new_session=True)
-    print(f"lstm-doctor: API on http://{settings.host}:{settings.port} (Ctrl-C stops everything)", file=sys.stderr)
+    supervisor = Supervisor()
+    supervisor.trap()  # from here on a stop signal is never lost, even during start-up
+    status = 1
     try:
-        run_api(settings)
+        if not settings.redis_url:
+            embedded = EmbeddedRedis(
+                settings.data_dir / "redis",
+                maxmemory_mb=settings.redis_maxmemory_mb,
+                start_new_session=True,
+                preexec_fn=die_with_parent(signal.SIGTERM),
+            ).start()
+            assert embedded.process is not None
+            supervisor.adopt("redis-server", embedded.process, lambda _: embedded.stop())
+            settings = settings.model_copy(update={"redis_url": embedded.url})
+            print(f"lstm-doctor: embedded Redis on {embedded.url}", file=sys.stderr)
+        os.environ["LSTM_DOCTOR_REDIS_URL"] = required_url(settings)
+        os.environ["LSTM_DOCTOR_DATA_DIR"] = str(settings.data_dir)
+        # KILL, not TERM, if we die: a warm shutdown would wait for the job to end with nobody to stop it.
+        supervisor.start("worker", worker_command(settings), parent_death_signal=signal.SIGKILL)
+        supervisor.start("api", [sys.executable, "-m", "service.cli", "api"])
+        print(f"lstm-doctor: API on http://{settings.host}:{settings.port} (Ctrl-C stops everything)", file=sys.stderr)
+        status = supervisor.wait()
     finally:
-        stop_process_group(worker)
-        if embedded:
-            embedded.stop()
+        supervisor.stop_all()
+    if status:
+        raise SystemExit(status)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -14,7 +14,8 @@ from core.datasets import DatasetStore
 from core.diagnoses import DiagnosisStore
 from core.idempotency import IdempotencyStore
 from core.jobs import JobStore
-from core.redis_client import connect, connect_async
+from core.lifecycle import Lifecycle
+from core.redis_client import api_async_client, api_client
 from core.retention import Retention
 from core.settings import Settings
 from core.trained_models import ModelStore
@@ -28,6 +29,7 @@ class Container:
     redis: redis.Redis
     aredis: aioredis.Redis  # for pub/sub streams, which must not hold a thread each
     jobs: JobStore
+    lifecycle: Lifecycle
     datasets: DatasetStore
     diagnoses: DiagnosisStore
     blob_cache: BlobCache  # local copies of blobs; holds `blobs` below
@@ -46,13 +48,14 @@ class Container:
     def from_settings(cls, settings: Settings) -> Container:
         if not settings.redis_url:
             raise RuntimeError("LSTM_DOCTOR_REDIS_URL is not set (`lstm-doctor serve` sets it for you).")
-        # Short retries: during a Redis failover a request answers 503 within seconds, not hangs.
-        client = connect(settings.redis_url, decode_responses=True, retry_s=3)
+        # Short timeouts: a request that meets a frozen Redis answers 503 in about a second.
+        client = api_client(settings.redis_url)
         return cls(
             settings=settings,
             redis=client,
-            aredis=connect_async(settings.redis_url, decode_responses=True, socket_timeout=None),
+            aredis=api_async_client(settings.redis_url),
             jobs=JobStore(client),
+            lifecycle=Lifecycle(client, heartbeat_ttl_s=settings.heartbeat_ttl_s),
             datasets=DatasetStore(client),
             diagnoses=DiagnosisStore(client),
             blob_cache=open_blob_cache(settings),

@@ -25,6 +25,7 @@ from core.logging import get_logger
 log = get_logger("service.event_hub")
 QUEUE_SIZE = 1_000  # events a slow client may lag behind before its stream is ended
 RECONNECT_S = 1.0
+SUBSCRIBE_S = 2.0
 
 
 class StreamLimit(Exception):
@@ -98,7 +99,9 @@ class EventHub:
         while self._by_channel:
             pubsub = self.client.pubsub()
             try:
-                await pubsub.psubscribe(keys.job_events_pattern())
+                # Bounded: the pub/sub client has no read timeout (it waits for messages by design),
+                # so a frozen Redis would otherwise hold this subscribe, and every stream's start.
+                await asyncio.wait_for(pubsub.psubscribe(keys.job_events_pattern()), SUBSCRIBE_S)
                 self._ready.set()
                 while self._by_channel:
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
@@ -113,7 +116,7 @@ class EventHub:
             finally:
                 self._ready.clear()  # before any await: a subscriber arriving now waits for the next psubscribe
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+                    await asyncio.wait_for(pubsub.aclose(), SUBSCRIBE_S)
         self._ready.clear()
 
     async def close(self) -> None:

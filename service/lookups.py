@@ -10,6 +10,7 @@ from typing import Any
 
 from core.datasets import DatasetStore
 from core.diagnoses import DiagnosisStore
+from core.job_record import JobRecord
 from core.jobs import JobStore
 from service.problems import Problem
 
@@ -18,7 +19,7 @@ def not_found(kind: str, resource_id: str) -> Problem:
     return Problem(404, f"There is no {kind} {resource_id!r}.")
 
 
-def job_or_404(jobs: JobStore, tenant: str, job_id: str) -> dict[str, Any]:
+def job_or_404(jobs: JobStore, tenant: str, job_id: str) -> JobRecord:
     record = jobs.get(tenant, job_id)
     if record is None:
         raise not_found("job", job_id)

@@ -22,7 +22,7 @@ def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
 
     FastAPI documents error models as ``application/json`` and validation errors in its own
     shape; here every 4xx/5xx becomes ``application/problem+json`` with ``ProblemDetails``, and
-    the errors any operation can meet (401 under /v1, 413/415/422 with a body, 422 with
+    the errors any operation can meet (401 and 503 under /v1, 413/415/422 with a body, 422 with
     parameters, 500) are listed. One pass over the document instead of a note on every route.
     """
     for path, item in schema.get("paths", {}).items():
@@ -33,7 +33,7 @@ def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
                     response["content"] = _PROBLEM_CONTENT
             can_fail = {"500"}
             if path.startswith("/v1/"):
-                can_fail.add("401")
+                can_fail |= {"401", "503"}  # 503 + Retry-After: Redis did not answer in time
             if operation.get("parameters") or operation.get("requestBody"):
                 can_fail.add("422")
             if operation.get("requestBody"):

@@ -12,6 +12,7 @@ import uuid
 from http import HTTPStatus
 from typing import Any
 
+import redis
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -25,6 +26,8 @@ from core.logging import get_logger
 
 log = get_logger("service.problems")
 MEDIA_TYPE = "application/problem+json"
+# How long a client is asked to wait when Redis is away: about one reconnect attempt of a worker.
+REDIS_RETRY_AFTER_S = "5"
 
 
 class FieldError(BaseModel):
@@ -186,6 +189,20 @@ def install(app: FastAPI) -> None:
             headers = {k: v for k, v in headers.items() if k.lower() != "allow"} | {"Allow": allowed}
             detail = f"{request.method[:16]} is not allowed on {request.url.path}; allowed: {allowed}."
         return problem_response(Problem(exc.status_code, detail, headers=headers))
+
+    @app.exception_handler(redis.RedisError)
+    async def _store_unavailable(request: Request, exc: redis.RedisError) -> JSONResponse:
+        # Redis down, frozen or refusing writes: the API's client gives up within about a second
+        # (core.redis_client.api_client), and the answer says to come back rather than that we broke.
+        log.warning("redis_unavailable", method=request.method, path=request.url.path, error=type(exc).__name__)
+        return problem_response(
+            Problem(
+                503,
+                "The job store (Redis) did not answer in time; retry in a few seconds. A submit that got this "
+                "answer may still have been recorded: retry it with the same Idempotency-Key.",
+                headers={"Retry-After": REDIS_RETRY_AFTER_S},
+            )
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -4,12 +4,16 @@ process-group stop that leaves nothing behind."""
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 
 from core.settings import Settings
+
+PR_SET_PDEATHSIG = 1
 
 
 def worker_command(settings: Settings, name: str = "worker") -> list[str]:
@@ -51,3 +55,22 @@ def stop_process_group(process: subprocess.Popen, grace_s: float = 10.0) -> None
         process.wait()
     except ProcessLookupError:
         pass
+
+
+def die_with_parent(sig: int = signal.SIGTERM) -> Callable[[], None]:
+    """A ``preexec_fn`` that makes the child receive ``sig`` when the process that started it dies.
+
+    Linux only; elsewhere it does nothing and the supervisor's own stop is the only one.
+    """
+    parent = os.getpid()
+
+    def arm() -> None:
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+        except (OSError, AttributeError):
+            return
+        if os.getppid() != parent:  # the parent died before the signal was armed
+            os.kill(os.getpid(), sig)
+
+    return arm

@@ -6,8 +6,9 @@
 - The disk the blobs live on about to fill, or Redis at its maxmemory (noeviction): 507
   Insufficient Storage, before anything is written — never a half-stored record.
 
-Counts are read, then the record is written: two uploads racing may overshoot a cap by one each.
-That is the price of not serialising every tenant's writes; the caps bound, they do not bill.
+Dataset and diagnosis counts are read, then the record is written: two uploads racing may
+overshoot a cap by one each (the caps bound, they do not bill). Job counts are checked inside the
+submit script itself (``core.lifecycle``): never over.
 """
 
 from __future__ import annotations
@@ -53,10 +54,10 @@ def check_datasets(client: redis.Redis, settings: Settings, tenant: str, incomin
         )
 
 
-def check_jobs(client: redis.Redis, settings: Settings, tenant: str) -> None:
-    count = client.zcard(keys.job_index(tenant))
-    if count >= settings.max_jobs:
-        raise _full("jobs", count, settings.max_jobs, "LSTM_DOCTOR_MAX_JOBS", settings)
+def jobs_full(count: int, settings: Settings) -> Problem:
+    """The tenant stores its most jobs; checked by ``Lifecycle.submit`` in the step that writes
+    the job, so racing submits never overshoot this cap."""
+    return _full("jobs", count, settings.max_jobs, "LSTM_DOCTOR_MAX_JOBS", settings)
 
 
 def check_diagnoses(client: redis.Redis, settings: Settings, tenant: str) -> None:

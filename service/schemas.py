@@ -7,8 +7,8 @@ from typing import Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, Field
 
 from core.job_config import JobConfig, Task
+from core.job_record import JobStatus
 
-JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 Verdict = Literal["underfit", "overfit", "good_fit", "unstable", "inconclusive"]
 T = TypeVar("T")
 
@@ -104,6 +104,11 @@ class JobLinks(BaseModel):
 class Job(BaseModel):
     id: str
     status: JobStatus
+    reason: str | None = Field(
+        None,
+        description="Why a queued job waits (no worker for its queue, requeued "
+        "after a lost worker, not sent yet); null once it runs.",
+    )
     dataset_id: str
     config: JobConfig
     created_at: str

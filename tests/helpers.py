@@ -15,6 +15,9 @@ import redis
 import uvicorn
 
 from core.embedded_redis import free_port
+from core.ids import new_id, now
+from core.job_record import JobRecord, JobStatus
+from core.lifecycle import Lifecycle
 from core.settings import Settings
 from service.processes import worker_command
 
@@ -22,6 +25,29 @@ TERMINAL = {"succeeded", "failed", "cancelled"}
 # Tenants of the keyed API (conftest's `keyed_api`): each module that needs keys has a tenant of
 # its own, so what one module stores never shows up in another's lists and counts.
 TENANT_KEYS = {"acme": "KEY_A", "beta": "KEY_B", "ops": "KEY_OPS", "fuzz": "KEY_FUZZ"}
+
+
+def store_job(client: redis.Redis, tenant: str, dataset_id: str, config: dict, status: str = "queued",
+              epochs: list[dict] | None = None, **result) -> str:
+    """A job taken through the lifecycle by the test itself, no worker involved: submitted (and
+    taken out of the outbox, so no worker is ever sent it), then, for other statuses, claimed,
+    given ``epochs`` and ended with ``status`` and ``result`` (verdict, error, diagnosis)."""
+    lifecycle = Lifecycle(client)
+    record = JobRecord(id=new_id("job"), status=JobStatus.QUEUED, dataset_id=dataset_id, config=config,
+                       created_at=now(), queued_at=now())
+    lifecycle.submit(tenant, record)
+    lifecycle.forget_outbox(tenant, record.id)
+    if status != JobStatus.QUEUED:
+        claim = lifecycle.claim(tenant, record, "test:0", {"type": "cpu", "name": "test", "worker": "test"})
+        assert claim is not None
+        if epochs:
+            lifecycle.append_epochs(claim, 1, 1, epochs, {"run": 1, "runs": 1, "epoch": len(epochs),
+                                                          "epochs": len(epochs), "fraction": 1.0})
+        if status != JobStatus.RUNNING:
+            lifecycle.finish(claim, JobStatus(status), **result)
+    return record.id
+
+
 WORKER_START_S = 120
 
 

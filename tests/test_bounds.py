@@ -308,19 +308,25 @@ def test_job_counts_are_kept_as_jobs_change_and_a_scrape_scans_nothing(tmp_path)
     from core.embedded_redis import EmbeddedRedis
     from service.metrics import Metrics
 
+    from core.job_record import JobStatus
+    from core.lifecycle import Lifecycle
+    from tests.helpers import store_job
+
     with EmbeddedRedis(tmp_path / "redis") as server:
         client = redis.Redis.from_url(server.url, decode_responses=True)
-        jobs = JobStore(client)
-        record = {"status": "queued", "config": {"training": {"repeats": 1}}, "dataset_id": "ds_x"}
+        jobs, lifecycle = JobStore(client), Lifecycle(client)
+        config = {"training": {"repeats": 1, "epochs": 2, "seed": 0}}
+        ids = {}
         for tenant in ("a", "b"):
-            for i in range(4):
-                jobs.create(tenant, {**record, "id": f"job_{tenant}{i}"})
-        jobs.transition("a", "job_a0", ("queued",), "running")
-        jobs.transition("a", "job_a0", ("running",), "succeeded")
-        jobs.transition("a", "job_a1", ("queued",), "cancelled")
-        jobs.transition("a", "job_a1", ("queued",), "running")  # refused: counts must not move
-        jobs.delete("b", "job_b0", 1)
-        jobs.delete("b", "job_b0", 1)  # twice: counted out once
+            DatasetStore(client).create(tenant, {"id": "ds_x", "sha256": "0" * 64, "format": "csv", "size_bytes": 1})
+            ids[tenant] = [store_job(client, tenant, "ds_x", config) for _ in range(4)]
+        a0, a1, b0 = jobs.get("a", ids["a"][0]), jobs.get("a", ids["a"][1]), jobs.get("b", ids["b"][0])
+        claim = lifecycle.claim("a", a0, "test:0", {"type": "cpu"})
+        lifecycle.finish(claim, JobStatus.SUCCEEDED, verdict="good_fit")
+        assert lifecycle.cancel("a", a1)
+        assert lifecycle.claim("a", jobs.get("a", a1.id), "test:0", {}) is None  # refused: counts must not move
+        lifecycle.delete("b", b0)
+        lifecycle.delete("b", b0)  # twice: counted out once
         assert jobs.counts() == jobs.count_by_status() == {
             "queued": 5, "running": 0, "succeeded": 1, "failed": 0, "cancelled": 1}
         scans = int(client.info("commandstats").get("cmdstat_scan", {}).get("calls", 0))
@@ -341,8 +347,8 @@ def test_a_trainer_past_its_memory_budget_fails_with_resource_limit(tmp_path, mo
 
     from core.blobs import open_blob_cache
     from core.embedded_redis import EmbeddedRedis
-    from core.trained_models import ModelStore
-    from tests.helpers import classic_csv
+    from core.lifecycle import Lifecycle
+    from tests.helpers import classic_csv, store_job
     from worker import runner
 
     monkeypatch.setattr(runner, "JOB_MEMORY_SLACK_BYTES", -1)
@@ -355,15 +361,15 @@ def test_a_trainer_past_its_memory_budget_fails_with_resource_limit(tmp_path, mo
         staged = tmp_path / "staged.csv"
         staged.write_bytes(content)
         sha = hashlib.sha256(content).hexdigest()
-        ds, job = "ds_000000000000bbbbbbbbbbbb", "job_000000000000bbbbbbbbbbbb"
+        ds = "ds_000000000000bbbbbbbbbbbb"
         cache.put(blob_keys.dataset("t", ds), staged, sha)
         datasets.create("t", {"id": ds, "sha256": sha, "format": "csv", "size_bytes": len(content)})
         config = JobConfig.model_validate({"dataset_id": ds, "data": {"target": "label"},
                                                         "training": {"epochs": 2}})
-        jobs.create("t", {"id": job, "status": "queued", "dataset_id": ds, "attempts": 0,
-                          "config": config.model_dump(mode="json")})
-        runner.JobRunner(settings, jobs, datasets, cache, ModelStore(client), "test-host").run("t", job)
+        job = store_job(client, "t", ds, config.model_dump(mode="json"))
+        lifecycle = Lifecycle(client, heartbeat_ttl_s=settings.heartbeat_ttl_s)
+        runner.JobRunner(settings, jobs, lifecycle, datasets, cache, "test-host").run("t", job)
         record = jobs.get("t", job)
-        assert record["status"] == "failed" and record["error"]["type"] == "resource_limit", record["error"]
-        assert "LSTM_DOCTOR_MAX_JOB_MEMORY_MB" in record["error"]["message"]
+        assert record.status == "failed" and record.error["type"] == "resource_limit", record.error
+        assert "LSTM_DOCTOR_MAX_JOB_MEMORY_MB" in record.error["message"]
         assert jobs.history("t", job, config.training.repeats) == [[]]

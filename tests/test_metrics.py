@@ -11,13 +11,12 @@ from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
 from core.job_config import JobConfig
-from core.ids import new_id, now
 from core.jobs import JobStore
 from service.app import create_app
 from service.metrics import UNMATCHED_ROUTE, Metrics
 from service.middleware import RequestContextMiddleware
 from service.readiness import Readiness, probe_client
-from tests.helpers import ServerThread, bearer, classic_csv, upload
+from tests.helpers import ServerThread, bearer, classic_csv, store_job, upload
 
 TENANT = "ops"
 UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"
@@ -42,17 +41,10 @@ def http(keyed_api):
 def finished_job(http, redis_client) -> str:
     """A succeeded job with five epochs of history, written straight to the store."""
     dataset_id = upload(http, classic_csv(rows=40, seed=21), "ops.csv").json()["id"]
-    jobs = JobStore(redis_client)
-    job_id = new_id("job")
     config = JobConfig(dataset_id=dataset_id, data={"target": "label"}, training={"epochs": 5})
-    jobs.create(TENANT, {"id": job_id, "status": "running", "dataset_id": dataset_id,
-                         "config": config.model_dump(mode="json"), "created_at": now(), "started_at": now(),
-                         "finished_at": None, "device": None, "verdict": None, "error": None, "data_spec": None,
-                         "attempts": 1})
-    for epoch in range(5):
-        jobs.append_epoch(TENANT, job_id, 1, {"loss": 0.7 - 0.1 * epoch, "val_loss": 0.72 - 0.09 * epoch,
-                                               "accuracy": 0.5 + 0.08 * epoch, "val_accuracy": 0.5 + 0.07 * epoch})
-    jobs.transition(TENANT, job_id, ("running",), "succeeded", finished_at=now())
+    epochs = [{"loss": 0.7 - 0.1 * epoch, "val_loss": 0.72 - 0.09 * epoch, "accuracy": 0.5 + 0.08 * epoch,
+               "val_accuracy": 0.5 + 0.07 * epoch} for epoch in range(5)]
+    job_id = store_job(redis_client, TENANT, dataset_id, config.model_dump(mode="json"), "succeeded", epochs)
     yield job_id
     http.delete(f"/v1/jobs/{job_id}")
 
@@ -165,12 +157,15 @@ def test_job_json_gets_carry_an_etag_and_answer_304(http, finished_job, suffix):
 
 
 def test_etag_changes_when_the_resource_does(http, finished_job, redis_client):
-    url = f"/v1/jobs/{finished_job}"
+    record = JobStore(redis_client).get(TENANT, finished_job)
+    job_id = store_job(redis_client, TENANT, record.dataset_id, record.config)
+    url = f"/v1/jobs/{job_id}"
     etag = http.get(url).headers["etag"]
-    JobStore(redis_client).update(TENANT, finished_job, verdict="good_fit")
+    assert http.post(f"{url}/cancel").status_code == 202
     changed = http.get(url, headers={"If-None-Match": etag})
     assert changed.status_code == 200 and changed.headers["etag"] != etag
-    assert changed.json()["verdict"] == "good_fit"
+    assert changed.json()["status"] == "cancelled"
+    http.delete(url)
 
 
 def test_plots_keep_their_own_etag_and_errors_get_none(http, finished_job):
@@ -186,8 +181,7 @@ def test_plots_keep_their_own_etag_and_errors_get_none(http, finished_job):
 def test_event_streams_are_not_buffered(http, redis_client, finished_job):
     """A job still queued: its stream sends the current status at once and then stays open."""
     record = JobStore(redis_client).get(TENANT, finished_job)
-    queued_id = new_id("job")
-    JobStore(redis_client).create(TENANT, {**record, "id": queued_id, "status": "queued", "finished_at": None})
+    queued_id = store_job(redis_client, TENANT, record.dataset_id, record.config)
     try:
         first_line: list[str] = []
 
@@ -206,7 +200,7 @@ def test_event_streams_are_not_buffered(http, redis_client, finished_job):
         # never let this first event out.
         assert first_line == ["event: status"]
     finally:
-        JobStore(redis_client).delete(TENANT, queued_id, 1)
+        http.delete(f"/v1/jobs/{queued_id}")
 
 
 # /readyz

@@ -9,14 +9,11 @@ import httpx
 import pytest
 
 from core.job_config import JobConfig
-from core.datasets import DatasetStore
-from core.ids import new_id, now
-from core.jobs import JobStore
 from core.settings import Settings
 from service import problems
 from service.app import create_app
 from service.middleware import MAX_JSON_BODY_BYTES
-from tests.helpers import ServerThread, classic_csv, upload
+from tests.helpers import ServerThread, classic_csv, store_job, upload
 
 TENANT, KEY = "errs", "KEY_ERRS"
 NEVER_JOB = "job_000000000000bbbbbbbbbbbb"
@@ -69,17 +66,8 @@ def records(http, redis_client):
     dataset = upload(http, classic_csv(rows=60, seed=11), "errs.csv")
     assert dataset.status_code in (200, 201), dataset.text
     dataset_id = dataset.json()["id"]
-    jobs = JobStore(redis_client)
     config = JobConfig(dataset_id=dataset_id, data={"target": "label"}).model_dump(mode="json")
-    made = {}
-    for status in ("queued", "succeeded"):
-        job_id = new_id("job")
-        jobs.create(TENANT, {"id": job_id, "status": status, "dataset_id": dataset_id, "config": config,
-                             "created_at": now(), "started_at": None, "finished_at": None, "device": None,
-                             "verdict": None, "error": None, "data_spec": None, "attempts": 0})
-        made[status] = job_id
-    jobs.transition(TENANT, made["succeeded"], ("succeeded",), "succeeded")  # leaves the active set
-    DatasetStore(redis_client).add_user(TENANT, dataset_id, made["queued"])
+    made = {status: store_job(redis_client, TENANT, dataset_id, config, status) for status in ("queued", "succeeded")}
     yield {"dataset": dataset_id, **made}
     for job_id in made.values():
         http.delete(f"/v1/jobs/{job_id}")

@@ -66,7 +66,7 @@ def test_master_killed_mid_job_the_job_finishes_once_and_the_api_recovers(ha, se
                               ("succeeded", "failed", "cancelled") and j, 300, "the job to finish")
             assert done["status"] == "succeeded", done
             record = JobStore(records).get(OPEN_TENANT, job["id"])
-            assert record["attempts"] == 1, "the trainer rode through the failover; nothing re-ran the job"
+            assert record is not None and record.attempts == 1, "the trainer rode through the failover; nothing re-ran the job"
             history = http.get(f"/v1/jobs/{job['id']}/history").json()["runs"]
             assert [run["epochs_completed"] for run in history] == [EPOCHS], "every epoch recorded once"
             assert len(history[0]["history"]["loss"]) == EPOCHS

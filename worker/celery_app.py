@@ -14,10 +14,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from celery import signals  # noqa: E402
 
-from core.broker import enqueue, make_celery  # noqa: E402
+from core.broker import (  # noqa: E402
+    enqueue,
+    make_celery,
+    message_waiting,  # noqa: E402
+)
 from core.jobs import JobStore  # noqa: E402
+from core.lifecycle import Lifecycle  # noqa: E402
 from core.logging import configure as configure_logging  # noqa: E402
-from core.redis_client import WORKER_RETRY_S, connect, required_url  # noqa: E402
+from core.redis_client import required_url, worker_client  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from worker import presence, reaper  # noqa: E402
 from worker.webhook_dispatcher import Dispatcher  # noqa: E402
@@ -32,16 +37,22 @@ app.conf.imports = ("worker.tasks",)
 
 @signals.worker_ready.connect
 def _announce(sender, **_: object) -> None:
-    client = connect(required_url(settings), decode_responses=True, retry_s=WORKER_RETRY_S)
-    jobs = JobStore(client)
+    client = worker_client(required_url(settings), settings.heartbeat_ttl_s)
+    jobs, lifecycle = JobStore(client), Lifecycle(client, heartbeat_ttl_s=settings.heartbeat_ttl_s)
 
-    def sweep() -> int:
-        return reaper.reap(
-            jobs, settings.max_redeliveries, lambda tenant, job_id, device: enqueue(app, client, tenant, job_id, device)
+    def sweep() -> None:
+        reaper.reap(jobs, lifecycle, settings.max_redeliveries)
+        reaper.send_outbox(
+            jobs,
+            lifecycle,
+            lambda tenant, job_id, device: enqueue(app, client, tenant, job_id, device),
+            lambda job_id: message_waiting(client, job_id),
+            recheck_s=settings.heartbeat_s * 6,
+            give_up_s=settings.enqueue_give_up_s,
         )
 
     queues = [q.name for q in sender.app.amqp.queues.consume_from.values()]
-    presence.start(settings, sender.hostname, queues, on_beat=sweep)
+    presence.start(settings, client, sender.hostname, queues, on_beat=sweep)
     # Webhooks go out from this (main) process, so a delivery never waits for a training slot.
     _dispatcher.append(Dispatcher(settings, client))
     _dispatcher[0].start()

@@ -1,8 +1,9 @@
 """Worker housekeeping in the pool's parent process: announce this worker in Redis (queues
-served, device kind) under an expiring key, and sweep for jobs whose trainer vanished.
+served, device kind) under an expiring key, and run the housekeeping sweep (``on_beat``).
 
 The API reads the presence keys to answer /readyz and to route ``device: auto`` to the GPU
-queue only when a GPU worker is really there.
+queue only when a GPU worker is really there. The thread survives anything a beat raises (Redis
+away, a broker error from a send): a dead presence thread would silently stop reaping for good.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import redis
 
 from core import worker_registry
 from core.logging import get_logger
-from core.redis_client import WORKER_RETRY_S, connect, required_url
 from core.settings import Settings
 
 log = get_logger("worker.presence")
@@ -23,8 +23,9 @@ _stop = threading.Event()
 _state: dict[str, object] = {}
 
 
-def start(settings: Settings, hostname: str, queues: list[str], on_beat: Callable[[], object]) -> None:
-    client = connect(required_url(settings), decode_responses=True, retry_s=WORKER_RETRY_S)
+def start(
+    settings: Settings, client: redis.Redis, hostname: str, queues: list[str], on_beat: Callable[[], object]
+) -> threading.Thread:
     record = json.dumps({"hostname": hostname, "queues": queues, "device": "gpu" if "gpu" in queues else "cpu"})
     ttl_ms = int(settings.heartbeat_ttl_s * 1000)
     _state.update(client=client, hostname=hostname)
@@ -34,12 +35,14 @@ def start(settings: Settings, hostname: str, queues: list[str], on_beat: Callabl
             try:
                 worker_registry.announce(client, hostname, record, ttl_ms)
                 on_beat()
-            except redis.RedisError as exc:
+            except Exception as exc:  # noqa: BLE001 - see the module docstring
                 # Redis briefly away: our key expires and readiness reports it, which is the truth.
-                log.warning("presence_failed", error=str(exc))
+                log.warning("housekeeping_failed", error=type(exc).__name__, detail=str(exc)[:200])
             _stop.wait(settings.heartbeat_s)
 
-    threading.Thread(target=beat, name="presence", daemon=True).start()
+    thread = threading.Thread(target=beat, name="presence", daemon=True)
+    thread.start()
+    return thread
 
 
 def stop() -> None:

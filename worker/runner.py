@@ -1,26 +1,31 @@
 """Runs one job from start to end in the training process: claims it, trains every run,
-records the diagnosis, and leaves the job in exactly one final state."""
+records the diagnosis, and leaves the job in exactly one final state — or, when this attempt
+lost the job (fenced) or could not reach Redis to record its end, leaves it to whoever owns it
+now (a newer attempt, or the reaper once the lease lapses)."""
 
 from __future__ import annotations
 
 import os
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 import keras
+import redis
 from celery.exceptions import SoftTimeLimitExceeded
 
 from core.blobs import BlobCache, BlobCorrupt, BlobNotFound, BlobStoreUnavailable
 from core.blobs import keys as blob_keys
 from core.data import DatasetError, prepare_arrays
 from core.datasets import DatasetStore
-from core.ids import now
 from core.job_config import JobConfig, run_seeds
+from core.job_record import JobStatus
 from core.jobs import JobStore
+from core.lifecycle import Claim, Fenced, Lifecycle, worker_lost
 from core.logging import get_logger
 from core.settings import Settings
-from core.trained_models import ModelStore
 from diagnosis.baseline import baseline_loss
 from diagnosis.engine import diagnose
 from worker import devices
@@ -34,8 +39,6 @@ log = get_logger("worker.runner")
 # Room over a job's memory budget for what the framework itself allocates per model (traced
 # functions, allocator caches), which the cost estimate does not count.
 JOB_MEMORY_SLACK_BYTES = 256 * 2**20
-
-
 # The soft limit's clock starts with the task, a moment before ``run``'s own.
 _LIMIT_SLACK_S = 0.25
 
@@ -48,83 +51,205 @@ class JobFailed(Exception):
         self.kind = kind
 
 
+class HistoryNotRecorded(Exception):
+    """Epochs could not be stored within the lease: the attempt ends unrecorded and the reaper
+    requeues the job, rather than finishing with a history that disagrees with its result."""
+
+
+@dataclass
+class EpochLog:
+    """One run's epochs, kept here until Redis has them: a failed write is retried with the next
+    epoch (and at the end of the run), never dropped, and never stored twice."""
+
+    lifecycle: Lifecycle
+    claim: Claim
+    run: int
+    runs: int
+    epochs: int
+    entries: list[dict[str, float | None]] = field(default_factory=list)
+    stored: int = 0
+
+    def add(self, epoch: int, metrics: dict[str, float | None]) -> None:
+        self.entries.append(metrics)
+        try:
+            self.flush()
+        except redis.RedisError as exc:
+            log.warning(
+                "epoch_write_deferred",
+                job_id=self.claim.job_id,
+                run=self.run,
+                epoch=epoch,
+                pending=len(self.entries) - self.stored,
+                error=type(exc).__name__,
+            )
+        log.info(
+            "epoch",
+            job_id=self.claim.job_id,
+            run=self.run,
+            epoch=epoch,
+            epochs=self.epochs,
+            loss=metrics.get("loss"),
+            val_loss=metrics.get("val_loss"),
+        )
+
+    def flush(self) -> None:
+        """Raises ``Fenced`` when the attempt lost the job, a RedisError when Redis is away."""
+        while self.stored < len(self.entries):
+            start = self.stored + 1
+            stored = self.lifecycle.append_epochs(
+                self.claim, self.run, start, self.entries[self.stored :], self._progress(len(self.entries))
+            )
+            # Below start - 1: Redis lost epochs (restarted from an older file); resend from there.
+            self.stored = min(stored, len(self.entries))
+
+    def flush_within(self, seconds: float) -> None:
+        _retry_within(self.flush, seconds, lambda: f"{len(self.entries) - self.stored} epoch(s) of run {self.run}")
+
+    def _progress(self, epoch: int) -> dict[str, Any]:
+        done = (self.run - 1) * self.epochs + epoch
+        return {
+            "run": self.run,
+            "runs": self.runs,
+            "epoch": epoch,
+            "epochs": self.epochs,
+            "fraction": round(done / (self.runs * self.epochs), 4),
+        }
+
+
+@dataclass
+class HealthLog:
+    """One run's health records (``worker.health``), stored like epochs: the monitor keeps every
+    record, a failed write is retried with the next one and at the end of the run."""
+
+    lifecycle: Lifecycle
+    claim: Claim
+    run: int
+    records: list[dict[str, Any]] = field(default_factory=list)
+    stored: int = 0
+
+    def add(self, epoch: int, record: dict[str, Any]) -> None:
+        self.records.append(record)
+        self.flush()  # the monitor logs a failure and goes on; the record waits here
+
+    def flush(self) -> None:
+        while self.stored < len(self.records):
+            stored = self.lifecycle.append_health(self.claim, self.run, self.stored + 1, self.records[self.stored :])
+            self.stored = min(stored, len(self.records))
+
+    def flush_within(self, seconds: float) -> None:
+        _retry_within(
+            self.flush, seconds, lambda: f"{len(self.records) - self.stored} health record(s) of run {self.run}"
+        )
+
+
+def _retry_within(flush: Callable[[], None], seconds: float, what: Callable[[], str]) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            flush()
+            return
+        except redis.RedisError as exc:
+            if time.monotonic() > deadline:
+                raise HistoryNotRecorded(f"{what()} could not be stored: {type(exc).__name__}") from exc
+            time.sleep(0.5)
+
+
+class Lease(threading.Thread):
+    """Renews the attempt's lease every ``every_s``; ``lost`` is set once it cannot be renewed
+    (it lapsed, or the job moved on), and training stops at the next batch."""
+
+    def __init__(self, lifecycle: Lifecycle, claim: Claim, every_s: float) -> None:
+        super().__init__(name="lease", daemon=True)
+        self.lifecycle, self.claim, self.every_s = lifecycle, claim, every_s
+        self.done = threading.Event()
+        self.lost = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(self.every_s):
+            try:
+                if not self.lifecycle.renew(self.claim):
+                    log.warning("lease_lost", job_id=self.claim.job_id, attempt=self.claim.token)
+                    self.lost.set()
+                    return
+            except Exception as exc:  # noqa: BLE001 - a missed renewal is the lease's business, not a crash
+                log.warning("lease_renew_failed", job_id=self.claim.job_id, error=type(exc).__name__)
+
+
 @dataclass
 class JobRunner:
     settings: Settings
     jobs: JobStore
+    lifecycle: Lifecycle
     datasets: DatasetStore
     blobs: BlobCache
-    models: ModelStore
     hostname: str
 
     def run(self, tenant: str, job_id: str) -> None:
         began = time.monotonic()  # as near the task's start (the soft limit's clock) as we get
+        try:
+            claim, config = self._claim(tenant, job_id)
+        except redis.RedisError as exc:
+            # The job is still queued and in the outbox: it is sent again once Redis answers.
+            log.warning("job_claim_failed", job_id=job_id, tenant=tenant, error=type(exc).__name__)
+            return
+        if claim is None or config is None:
+            return
+        log.info("job_started", job_id=job_id, tenant=tenant, attempt=claim.token)
+        lease = Lease(self.lifecycle, claim, self.settings.heartbeat_s)
+        lease.start()
+        try:
+            self._end(claim, *self._outcome(claim, config, lease, began))
+        finally:
+            lease.done.set()
+            # Keras keeps every model built in its global graph state; without this a warm worker grows.
+            keras.backend.clear_session(free_memory=True)
+
+    def _claim(self, tenant: str, job_id: str) -> tuple[Claim | None, JobConfig | None]:
         job = self.jobs.get(tenant, job_id)
-        if job is None or job["status"] not in ("queued", "running"):
-            return  # deleted, or cancelled before it started: a cancelled job never starts
-        config = JobConfig.model_validate(job["config"])
-        attempts = int(job.get("attempts") or 0)
-        if job["status"] == "running":
+        if job is None or not job.status.active:
+            return None, None  # deleted, finished, or cancelled before it started: it never starts
+        if job.status == JobStatus.RUNNING:
             # Delivered again: either its trainer died (Celery requeues a task whose pool child
             # was killed) or this is a duplicate of a delivery another process is still training.
             owner = self.jobs.heartbeat_owner(tenant, job_id)
             if owner is not None and not self._is_dead(owner):
                 log.info("job_duplicate_delivery_skipped", job_id=job_id, owner=owner)
-                return
-            if attempts > self.settings.max_redeliveries:
-                self._finish(
-                    tenant,
-                    job_id,
-                    "failed",
-                    error={
-                        "type": "worker_lost",
-                        "message": (f"the worker training this job was lost {attempts} times; giving up"),
-                    },
-                )
-                return
-            self.jobs.reset_history(tenant, job_id, config.training.repeats)
-        # Beat before claiming, so the reaper never sees a running job without a heartbeat.
-        self.jobs.heartbeat(tenant, job_id, self.settings.heartbeat_ttl_s, self.owner)
-        started = self.jobs.transition(
-            tenant,
-            job_id,
-            ("queued", "running"),
-            "running",
-            started_at=now(),
-            attempts=attempts + 1,
-            device=devices.describe(self.hostname),
-        )
-        if started is None:
-            return
-        self.jobs.publish(tenant, job_id, "status", {"status": "running"})
-        log.info("job_started", job_id=job_id, tenant=tenant, attempt=attempts + 1)
+                return None, None
+            if job.attempts > self.settings.max_redeliveries:
+                self.lifecycle.give_up(tenant, job, worker_lost(job.attempts))
+                return None, None
+        claim = self.lifecycle.claim(tenant, job, self.owner, devices.describe(self.hostname))
+        if claim is None:
+            log.info("job_not_claimed", job_id=job_id, tenant=tenant)
+            return None, None
+        return claim, JobConfig.model_validate(job.config)
 
-        alive = threading.Event()
-        beat = threading.Thread(target=self._heartbeat, args=(tenant, job_id, alive), daemon=True)
-        beat.start()
+    def _outcome(
+        self, claim: Claim, config: JobConfig, lease: Lease, began: float
+    ) -> tuple[JobStatus | None, dict[str, Any]]:
+        """What to record: (status, fields), or (None, …) when this attempt must record nothing."""
         try:
-            self._train(tenant, job_id, config)
+            return self._train(claim, config, lease)
+        except Fenced as exc:
+            log.warning("job_fenced", job_id=claim.job_id, attempt=claim.token, detail=str(exc))
+        except (HistoryNotRecorded, redis.RedisError) as exc:
+            log.error("attempt_unrecorded", job_id=claim.job_id, attempt=claim.token, error=str(exc))
         except SoftTimeLimitExceeded:
-            self._finish(tenant, job_id, "failed", error=self._time_limit_error())
+            return JobStatus.FAILED, {"error": self._time_limit_error()}
         except JobFailed as exc:
-            self._finish(tenant, job_id, "failed", error={"type": exc.kind, "message": str(exc)})
+            return JobStatus.FAILED, {"error": {"type": exc.kind, "message": str(exc)}}
         except MemoryBudgetExceeded as exc:
-            log.warning("job_over_memory_budget", job_id=job_id, tenant=tenant, message=str(exc))
-            self._finish(tenant, job_id, "failed", error={"type": "resource_limit", "message": str(exc)})
+            log.warning("job_over_memory_budget", job_id=claim.job_id, tenant=claim.tenant, message=str(exc))
+            return JobStatus.FAILED, {"error": {"type": "resource_limit", "message": str(exc)}}
         except Exception as exc:  # the client gets the kind and message; the trace stays in our log
             if time.monotonic() - began >= self.settings.job_soft_time_limit_s - _LIMIT_SLACK_S:
                 # Celery raises the soft limit asynchronously; landing inside TensorFlow's graph
                 # tracing it surfaces as some other error (TypeError, AttributeError, ...).
-                log.warning("job_time_limit_in_native_code", job_id=job_id, error=repr(exc)[:200])
-                self._finish(tenant, job_id, "failed", error=self._time_limit_error())
-                return
-            log.exception("job_crashed", job_id=job_id, tenant=tenant)
-            self._finish(tenant, job_id, "failed", error={"type": type(exc).__name__, "message": str(exc)[:500]})
-        finally:
-            alive.set()
-            self.datasets.remove_user(tenant, config.dataset_id, job_id)
-            # Keras keeps every model built in its global graph state; without this a warm worker grows.
-            keras.backend.clear_session(free_memory=True)
+                log.warning("job_time_limit_in_native_code", job_id=claim.job_id, error=repr(exc)[:200])
+                return JobStatus.FAILED, {"error": self._time_limit_error()}
+            log.exception("job_crashed", job_id=claim.job_id, tenant=claim.tenant)
+            return JobStatus.FAILED, {"error": {"type": type(exc).__name__, "message": str(exc)[:500]}}
+        return None, {}
 
     def _time_limit_error(self) -> dict[str, str]:
         return {
@@ -132,7 +257,8 @@ class JobRunner:
             "message": f"the job ran past the {self.settings.job_soft_time_limit_s} s time limit",
         }
 
-    def _train(self, tenant: str, job_id: str, config: JobConfig) -> None:
+    def _train(self, claim: Claim, config: JobConfig, lease: Lease) -> tuple[JobStatus | None, dict[str, Any]]:
+        tenant, job_id = claim.tenant, claim.job_id
         guard = MemoryGuard(self.settings.max_job_memory_mb * 2**20 + JOB_MEMORY_SLACK_BYTES, rss_bytes())
         meta = self.datasets.get(tenant, config.dataset_id)
         if meta is None:
@@ -157,7 +283,7 @@ class JobRunner:
         # The data checks run here, before the first epoch, not at submit: submit resolves the
         # config from the profile stored at upload and reads no file (issue 13).
         _, data_findings = resolve_and_check(path, meta["format"], config)
-        self.jobs.update(tenant, job_id, data_spec=prepared.spec, baseline_loss=baseline, data_findings=data_findings)
+        self.lifecycle.annotate(claim, data_spec=prepared.spec, baseline_loss=baseline, data_findings=data_findings)
 
         runs, epochs = config.training.repeats, config.training.epochs
         seeds = run_seeds(config.training.seed, runs)
@@ -165,19 +291,26 @@ class JobRunner:
         health: list[list[dict]] = []
         stopped: list[dict] = []
         for run, seed in enumerate(seeds, start=1):
-            stopper = StopWhen(lambda: self.jobs.cancel_requested(tenant, job_id))
-            recorder = EpochRecorder(self._epoch_writer(tenant, job_id, run, runs, epochs))
+            cancelled = StopWhen(lambda: self.jobs.cancel_requested(tenant, job_id))
+            cut_off = StopWhen(lease.lost.is_set, interval_s=0.0)
+            epoch_log = EpochLog(self.lifecycle, claim, run, runs, epochs)
+            health_log = HealthLog(self.lifecycle, claim, run)
             keeper = KeepWeights(config.training.keep)
-            monitor = self._health_monitor(tenant, job_id, run, config, prepared)
-            histories.append(fit_run(config, prepared, seed, [recorder, stopper, keeper, guard], health=monitor))
-            if stopper.stopped:
-                self._finish(tenant, job_id, "cancelled")
-                return
+            monitor = self._health_monitor(config, prepared, health_log)
+            callbacks = [EpochRecorder(epoch_log.add), cancelled, cut_off, keeper, guard]
+            histories.append(fit_run(config, prepared, seed, callbacks, health=monitor))
+            if lease.lost.is_set():
+                raise Fenced("the lease lapsed during training")
+            # Every epoch stored before the result is: the history always agrees with the verdict.
+            epoch_log.flush_within(self.settings.heartbeat_ttl_s)
+            health_log.flush_within(self.settings.heartbeat_ttl_s)
+            if cancelled.stopped:
+                return JobStatus.CANCELLED, {}
             health.append(monitor.records if monitor is not None else [])
             if monitor is not None and monitor.stopped is not None:
                 # Recorded on the job as it happens: the reader learns why a run ended early.
                 stopped.append({"run": run, **monitor.stopped})
-                self.jobs.update(tenant, job_id, stopped=stopped)
+                self.lifecycle.annotate(claim, stopped=stopped)
             record = save_model(
                 self.blobs.store,
                 keeper.model,
@@ -189,7 +322,7 @@ class JobRunner:
                 task=config.task,
                 spec=prepared.spec,
             )
-            self.models.save(tenant, job_id, run, record)
+            self.lifecycle.save_model(claim, run, record)
         diagnosis = diagnose(
             histories,
             task=config.task,
@@ -201,58 +334,49 @@ class JobRunner:
             health=health,
             stop_on=config.training.stop_on,
         )
-        self.jobs.set_diagnosis(tenant, job_id, diagnosis)
-        self._finish(tenant, job_id, "succeeded", verdict=diagnosis["verdict"])
+        return JobStatus.SUCCEEDED, {"diagnosis": diagnosis, "verdict": diagnosis["verdict"]}
 
-    def _health_monitor(self, tenant: str, job_id: str, run: int, config: JobConfig, prepared) -> HealthMonitor | None:
+    def _health_monitor(self, config: JobConfig, prepared: Any, records: HealthLog) -> HealthMonitor | None:
         if not self.settings.health_every_steps:
             return None
-
-        def write(epoch: int, record: dict) -> None:
-            self.jobs.append_health(tenant, job_id, run, record)
-
         return HealthMonitor(
             config.task,
             prepared.X_train,
             prepared.y_train,
             stop_on=config.training.stop_on,
-            on_record=write,
+            on_record=records.add,
             every_steps=self.settings.health_every_steps,
         )
 
-    def _epoch_writer(self, tenant: str, job_id: str, run: int, runs: int, epochs: int):
-        def write(epoch: int, metrics: dict[str, float | None]) -> None:
-            self.jobs.append_epoch(tenant, job_id, run, metrics)
-            progress = {
-                "run": run,
-                "runs": runs,
-                "epoch": epoch,
-                "epochs": epochs,
-                "fraction": round(((run - 1) * epochs + epoch) / (runs * epochs), 4),
-            }
-            self.jobs.update(tenant, job_id, progress=progress)
-            self.jobs.publish(tenant, job_id, "epoch", {"run": run, "epoch": epoch, "metrics": metrics})
-            log.info(
-                "epoch",
-                job_id=job_id,
-                run=run,
-                epoch=epoch,
-                epochs=epochs,
-                loss=metrics.get("loss"),
-                val_loss=metrics.get("val_loss"),
+    def _end(self, claim: Claim, status: JobStatus | None, fields: dict[str, Any]) -> None:
+        if status is None:
+            return
+        try:
+            self.lifecycle.finish(claim, status, **fields)
+        except Fenced:
+            log.warning("job_result_fenced", job_id=claim.job_id, attempt=claim.token, status=status)
+            return
+        except redis.RedisError as exc:
+            # Loud, and not lost: the lease lapses, the reaper requeues, a new attempt trains again.
+            log.error(
+                "job_result_unrecorded",
+                job_id=claim.job_id,
+                attempt=claim.token,
+                status=status,
+                error=type(exc).__name__,
             )
-
-        return write
+            return
+        log.info("job_finished", job_id=claim.job_id, tenant=claim.tenant, status=status)
 
     @property
     def owner(self) -> str:
         return f"{self.hostname}:{os.getpid()}"
 
     def _is_dead(self, owner: str) -> bool:
-        """Whether a heartbeat's owner no longer trains the job: a process of this worker that
+        """Whether a lease's owner no longer trains the job: a process of this worker that
         no longer exists, or this very process (it is idle, or it would not be running this task).
 
-        Another worker's process cannot be checked from here; its heartbeat expiring is the sign.
+        Another worker's process cannot be checked from here; its lease lapsing is the sign.
         """
         host, _, pid = owner.rpartition(":")
         if host != self.hostname or not pid.isdigit():
@@ -264,17 +388,3 @@ class JobRunner:
         except PermissionError:
             return False
         return int(pid) == os.getpid()
-
-    def _heartbeat(self, tenant: str, job_id: str, done: threading.Event) -> None:
-        ttl = self.settings.heartbeat_ttl_s
-        while not done.is_set():
-            try:
-                self.jobs.heartbeat(tenant, job_id, ttl, self.owner)
-            except Exception:  # noqa: BLE001 - a missed beat is the reaper's business, not a crash
-                log.warning("heartbeat_failed", job_id=job_id)
-            done.wait(self.settings.heartbeat_s)
-
-    def _finish(self, tenant: str, job_id: str, status: str, **fields: object) -> None:
-        if self.jobs.transition(tenant, job_id, ("queued", "running"), status, finished_at=now(), **fields):
-            self.jobs.publish(tenant, job_id, "status", {"status": status, **fields})
-            log.info("job_finished", job_id=job_id, tenant=tenant, status=status)

@@ -21,8 +21,10 @@ import redis
 
 from core import keys
 from core.ids import now
+from core.job_record import FINISHED, JobStatus
 
-TERMINAL_EVENTS = ("succeeded", "failed", "cancelled")
+# A job's webhook events are named after the statuses they announce.
+TERMINAL_EVENTS = tuple(str(status) for status in JobStatus if status in FINISHED)
 MAX_ATTEMPTS_KEPT = 20
 
 # KEYS[1] due set; ARGV[1] now, ARGV[2] lease seconds, ARGV[3] most to take.
@@ -39,7 +41,7 @@ def webhook_event(event: str, data: dict[str, Any]) -> str | None:
     """The webhook event name of a job event (`status` events by their status), or None."""
     if event == "epoch":
         return "epoch"
-    if event == "status" and data.get("status") in ("running", *TERMINAL_EVENTS):
+    if event == "status" and data.get("status") in (JobStatus.RUNNING, *FINISHED):
         return str(data["status"])
     return None
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from core.blobs import BlobNotFound
-from core.jobs import ACTIVE
+from core.job_record import JobRecord, JobStatus
 from service import model_bundle
 from service.deps import Blobs, Jobs, Models, Tenant
 from service.etags import matches
@@ -23,14 +23,14 @@ ZIP_RESPONSE: dict[int | str, dict[str, Any]] = {
 }
 
 
-def saved_model(jobs: Jobs, models: Models, tenant: str, job_id: str, run: int) -> tuple[dict, dict]:
+def saved_model(jobs: Jobs, models: Models, tenant: str, job_id: str, run: int) -> tuple[JobRecord, dict]:
     """(job record, model record) of a finished job's run; the problem a client can act on otherwise."""
     record = job_or_404(jobs, tenant, job_id)
-    runs = record["config"]["training"]["repeats"]
-    if record["status"] in ACTIVE:
+    runs = record.runs
+    if record.status.active:
         raise Problem(
             409,
-            f"Job {job_id} is {record['status']}; its model is saved when the job ends. "
+            f"Job {job_id} is {record.status}; its model is saved when the job ends. "
             "Wait for it (GET /v1/jobs/{id}/events) and try again.",
             headers={"Retry-After": "5"},
         )
@@ -39,9 +39,9 @@ def saved_model(jobs: Jobs, models: Models, tenant: str, job_id: str, run: int) 
     model = models.get(tenant, job_id, run)
     if model is None:
         why = {
-            "failed": "the job failed before this run finished",
-            "cancelled": "the job was cancelled before this run finished",
-        }.get(record["status"], "no model was recorded")
+            JobStatus.FAILED: "the job failed before this run finished",
+            JobStatus.CANCELLED: "the job was cancelled before this run finished",
+        }.get(record.status, "no model was recorded")
         raise Problem(404, f"There is no saved model for run {run} of job {job_id}: {why}.")
     return record, model
 

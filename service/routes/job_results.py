@@ -9,13 +9,15 @@ import time
 from collections.abc import AsyncIterator
 from typing import Annotated
 
+import redis
 from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sse_starlette.sse import EventSourceResponse
 from starlette.background import BackgroundTask
 
 from core.job_config import main_metric, run_seeds
-from core.jobs import FINISHED
+from core.job_record import FINISHED, JobRecord
 from diagnosis.engine import MIN_EPOCHS, diagnose
 from service.deps import ContainerDep, Jobs, Plots, Tenant
 from service.event_hub import EventHub, StreamLimit
@@ -29,33 +31,32 @@ router = APIRouter(prefix="/v1/jobs/{job_id}", tags=["jobs"])
 _ERRORS = problem_responses(401, 404, 409)
 
 
-def histories(jobs: Jobs, tenant: str, record: dict) -> list[dict]:
-    runs = record["config"]["training"]["repeats"]
-    return [columns(epochs) for epochs in jobs.history(tenant, record["id"], runs)]
+def histories(jobs: Jobs, tenant: str, record: JobRecord) -> list[dict]:
+    return [columns(epochs) for epochs in jobs.history(tenant, record.id, record.runs)]
 
 
-def health_records(jobs: Jobs, tenant: str, record: dict) -> list[list[dict]]:
-    return jobs.health(tenant, record["id"], record["config"]["training"]["repeats"])
+def health_records(jobs: Jobs, tenant: str, record: JobRecord) -> list[list[dict]]:
+    return jobs.health(tenant, record.id, record.runs)
 
 
-def current_diagnosis(jobs: Jobs, tenant: str, record: dict, runs: list[dict]) -> dict | None:
+def current_diagnosis(jobs: Jobs, tenant: str, record: JobRecord, runs: list[dict]) -> dict | None:
     """The stored final diagnosis, or one read from the history so far (None below MIN_EPOCHS)."""
-    stored = jobs.get_diagnosis(tenant, record["id"])
+    stored = jobs.get_diagnosis(tenant, record.id)
     if stored is not None:
         return stored
     started = [run for run in runs if len(run.get("loss", [])) > 0]
     if not started or max(len(run["loss"]) for run in started) < MIN_EPOCHS:
         return None
-    config = record["config"]
-    seeds = run_seeds(config["training"]["seed"], len(started))
+    config = record.config
+    seeds = run_seeds(record.seed, len(started))
     return diagnose(
         started,
-        task=config["task"],
-        baseline_loss=record.get("baseline_loss"),
+        task=record.task,
+        baseline_loss=record.baseline_loss,
         final=is_final(record),
         seeds=seeds,
         config=config,
-        data_findings=record.get("data_findings"),
+        data_findings=record.data_findings,
         health=health_records(jobs, tenant, record)[: len(started)],
         stop_on=config["training"].get("stop_on") or (),
     )
@@ -65,7 +66,7 @@ def current_diagnosis(jobs: Jobs, tenant: str, record: dict, runs: list[dict]) -
 def get_history(job_id: str, tenant: Tenant, jobs: Jobs) -> dict:
     record = job_or_404(jobs, tenant, job_id)
     runs = histories(jobs, tenant, record)
-    seeds = run_seeds(record["config"]["training"]["seed"], len(runs))
+    seeds = run_seeds(record.seed, len(runs))
     health = health_records(jobs, tenant, record)
     return {
         "runs": [
@@ -88,7 +89,7 @@ def get_diagnosis(job_id: str, tenant: Tenant, jobs: Jobs) -> dict:
     if diagnosis is None:
         raise Problem(
             409,
-            f"Job {job_id} has fewer than {MIN_EPOCHS} epochs so far ({record['status']}); "
+            f"Job {job_id} has fewer than {MIN_EPOCHS} epochs so far ({record.status}); "
             "a diagnosis needs a few epochs — try again shortly.",
             headers={"Retry-After": "2"},
         )
@@ -100,7 +101,7 @@ def get_plot(job_id: str, filename: str, request: Request, tenant: Tenant, jobs:
     record = job_or_404(jobs, tenant, job_id)
     runs = histories(jobs, tenant, record)
     diagnosis = current_diagnosis(jobs, tenant, record, runs)
-    expected = ["loss", main_metric(record["config"]["task"])]
+    expected = ["loss", main_metric(record.task)]
     return plot_response(
         request,
         plots,
@@ -114,6 +115,20 @@ def get_plot(job_id: str, filename: str, request: Request, tenant: Tenant, jobs:
 
 
 _EVENT_ID = re.compile(r"\d{1,20}-\d{1,20}")
+# A stream's own reads of Redis (the job, its history) wait this long at most, whatever the
+# client's socket timeouts: past it the stream ends with `reason: unavailable` instead of hanging.
+STREAM_READ_S = 3.0
+
+
+class _Unavailable(Exception):
+    """Redis did not answer a stream's read in time."""
+
+
+async def _read(call, *args):
+    try:
+        return await asyncio.wait_for(asyncio.to_thread(call, *args), STREAM_READ_S)
+    except (redis.RedisError, TimeoutError) as exc:
+        raise _Unavailable from exc
 
 
 @router.get(
@@ -138,7 +153,8 @@ async def job_events(
     after: Annotated[str | None, Query(description="JSON list: events after this event id", max_length=41)] = None,
     limit: Annotated[int, Query(ge=1, le=1000, description="JSON list: page size")] = 100,
 ):
-    record = job_or_404(jobs, tenant, job_id)
+    # Off the event loop: a slow Redis must not stall every other request.
+    record = await run_in_threadpool(job_or_404, jobs, tenant, job_id)
     if _wants_json(request.headers.get("accept", "")):
         if after is not None and not _EVENT_ID.fullmatch(after):
             raise Problem(
@@ -177,36 +193,36 @@ def _wants_json(accept: str) -> bool:
     )
 
 
-async def _stream(subscription, jobs: Jobs, tenant: str, record: dict, deadline: float) -> AsyncIterator[dict]:
-    job_id = record["id"]
+async def _stream(subscription, jobs: Jobs, tenant: str, record: JobRecord, deadline: float) -> AsyncIterator[dict]:
+    job_id = record.id
     # Replayed epochs are remembered so a live copy of one is not sent twice.
     try:
-        latest = await asyncio.to_thread(jobs.get, tenant, job_id)
+        latest: JobRecord | None = await _read(jobs.get, tenant, job_id)
         record = latest or record
-        yield {"event": "status", "data": json.dumps({"status": record["status"]})}
+        yield {"event": "status", "data": json.dumps({"status": record.status})}
         sent: set[tuple[int, int]] = set()
-        runs = await asyncio.to_thread(jobs.history, tenant, job_id, record["config"]["training"]["repeats"])
+        runs = await _read(jobs.history, tenant, job_id, record.runs)
         for run, epochs in enumerate(runs, start=1):
             for epoch, metrics in enumerate(epochs, start=1):
                 sent.add((run, epoch))
                 yield {"event": "epoch", "data": json.dumps({"run": run, "epoch": epoch, "metrics": metrics})}
-        if record["status"] in FINISHED:
+        if record.status in FINISHED:
             yield _end(record)
             return
         while True:
             left = deadline - time.monotonic()
             if left <= 0 or subscription.lagging:
                 # A clean end the client can act on: reconnect to go on (history is replayed first).
-                latest = await asyncio.to_thread(jobs.get, tenant, job_id) or record
+                latest = await _read(jobs.get, tenant, job_id)
                 reason = "lagging" if subscription.lagging else "max_duration"
-                yield _end(latest, reason=reason)
+                yield _end(latest or record, reason=reason)
                 return
             message = await subscription.next(min(5.0, left))
             if message is None:
                 # Quiet for a while: make sure the job did not end (or vanish) without us hearing.
-                latest = await asyncio.to_thread(jobs.get, tenant, job_id)
-                if latest is None or latest["status"] in FINISHED:
-                    yield _end(latest or {**record, "status": "deleted"})
+                latest = await _read(jobs.get, tenant, job_id)
+                if latest is None or latest.status in FINISHED:
+                    yield _end(latest)
                     return
                 continue
             event = json.loads(message)
@@ -217,17 +233,26 @@ async def _stream(subscription, jobs: Jobs, tenant: str, record: dict, deadline:
                 sent.add((data["run"], data["epoch"]))
             yield {"event": event["event"], "data": json.dumps(data)}
             if event["event"] == "status" and data.get("status") in FINISHED:
-                latest = await asyncio.to_thread(jobs.get, tenant, job_id)
-                yield _end(latest or {**record, **data})
+                latest = await _read(jobs.get, tenant, job_id)
+                yield _end(latest, data)
                 return
+    except _Unavailable:
+        # Redis stopped answering (frozen, partitioned): a clean end the client can act on, with
+        # the last status this stream knew; reconnecting replays the history once Redis is back.
+        yield _end(record, reason="unavailable")
     finally:
         subscription.close()
 
 
-def _end(record: dict, reason: str | None = None) -> dict:
-    """The last event. ``reason`` says why a stream ended before its job did (``max_duration``,
-    ``lagging``); absent when the job ended."""
-    data = {"status": record["status"], "verdict": record.get("verdict"), "error": record.get("error")}
+def _end(latest: JobRecord | None, event: dict | None = None, reason: str | None = None) -> dict:
+    """The last event. ``latest`` None means the job was deleted meanwhile (then the status event
+    that ended it, if any, says how). ``reason`` says why a stream ended before its job did
+    (``max_duration``, ``lagging``, ``unavailable``); absent when the job ended."""
+    if latest is not None:
+        data = {"status": latest.status, "verdict": latest.verdict, "error": latest.error}
+    else:
+        event = event or {}
+        data = {"status": event.get("status", "deleted"), "verdict": event.get("verdict"), "error": event.get("error")}
     if reason:
         data["reason"] = reason
     return {"event": "end", "data": json.dumps(data)}

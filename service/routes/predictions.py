@@ -109,7 +109,8 @@ async def create_prediction(
     run: Annotated[int, Query(ge=1, description="Which run's model (1-based)")] = 1,
     prefer: Annotated[str | None, Header(description="`wait=N`: answer inline within N s")] = None,
 ) -> dict:
-    _, model = saved_model(jobs, models, tenant, job_id, run)
+    # Every Redis call and broker send from a pool thread: a slow Redis must not stall the event loop.
+    _, model = await run_in_threadpool(saved_model, jobs, models, tenant, job_id, run)
     body = await request.body()
     settings = container.settings
     parsed = await run_in_threadpool(
@@ -133,7 +134,7 @@ async def create_prediction(
     }
     store = _store(container)
     await run_in_threadpool(store.create, tenant, record, parsed.values, settings.prediction_ttl_s)
-    enqueue_prediction(container.celery, tenant, record["id"])
+    await run_in_threadpool(enqueue_prediction, container.celery, tenant, record["id"])
     location = f"/v1/jobs/{job_id}/predictions/{record['id']}"
     response.headers["Location"] = location
 

@@ -160,7 +160,7 @@ def test_fleet_of_hosts_trains_survives_a_lost_worker_and_serves_late_workers(fl
         assert finished["status"] == "succeeded", finished
         assert f"fleet-{survivor.name}" in finished["device"]["worker"]
         record = on_net(JobStore(records).get, "fleet", job_a)
-        assert record["attempts"] == 2  # the lost attempt, then the survivor's
+        assert record is not None and record.attempts == 2  # the lost attempt, then the survivor's
         history = call("GET", f"/v1/jobs/{job_a}/history").json()["runs"]
         assert history[0]["epochs_completed"] == 40 and len(history[0]["history"]["loss"]) == 40
 
