@@ -72,6 +72,12 @@ def job_events(tenant: str, job_id: str) -> str:
     return f"{_tenant(tenant)}:job:{job_id}:events"
 
 
+def tenant_streams(tenant: str) -> str:
+    """Sorted set of the tenant's open event streams, fleet-wide: member a stream id, score the
+    lease's end (ms since the epoch); a stream of a process that died drops out when it lapses."""
+    return f"{_tenant(tenant)}:streams"
+
+
 def job_events_pattern() -> str:
     """Every job's event channel, all tenants: what an API process' one pub/sub listens to."""
     return f"{_tenant('*')}:job:*:events"

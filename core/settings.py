@@ -69,7 +69,9 @@ class Settings(BaseSettings):
     min_free_disk_mb: int = Field(
         1_024, description="Uploads are refused (507) when less disk than this would be left."
     )
-    max_streams_per_tenant: int = Field(8, description="Open event streams per tenant per API process (429 past it).")
+    max_streams_per_tenant: int = Field(
+        8, description="Open event streams per tenant, counted across every API process (429 past it)."
+    )
     max_stream_s: int = Field(3_600, description="An event stream ends with an `end` event after this long.")
     metrics_token: str = Field("", description="Bearer token GET /metrics requires; empty = no token.")
     plot_cache_mb: int = Field(64, description="Bytes of rendered plots kept per API process.")

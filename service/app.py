@@ -19,6 +19,7 @@ from service.metrics import Metrics
 from service.middleware import BodyLimitMiddleware, ConditionalGetMiddleware, RequestContextMiddleware
 from service.readiness import Readiness, probe_client
 from service.routes import datasets, diagnoses, health, job_models, job_results, jobs, predictions, webhooks
+from service.stream_slots import StreamSlots
 
 
 def create_app(settings: Settings, container: Container | None = None) -> FastAPI:
@@ -48,7 +49,8 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
     app.state.container = container
     app.state.metrics = Metrics(probe)
     app.state.readiness = Readiness(probe)
-    app.state.event_hub = EventHub(container.aredis, container.settings.max_streams_per_tenant)
+    app.state.event_hub = EventHub(container.aredis)
+    app.state.stream_slots = StreamSlots(container.aredis, container.settings.max_streams_per_tenant)
     problems.install(app)
     openapi.install(app)
     quotas.install(app)

@@ -2,9 +2,8 @@
 
 A connection per stream would let any tenant hold Redis connections at will; here a thousand
 streams cost one connection. The hub subscribes to the pattern of every job's event channel
-once, and hands each message to the queues of the streams watching that channel. Streams are
-capped per tenant (``LSTM_DOCTOR_MAX_STREAMS_PER_TENANT``) and in duration
-(``LSTM_DOCTOR_MAX_STREAM_S``, then a clean ``end`` event); both are per API process.
+once, and hands each message to the queues of the streams watching that channel. How many
+streams a tenant may hold is counted fleet-wide in Redis (``service.stream_slots``), not here.
 
 A stream never depends on the hub alone: when it hears nothing for a while it reads the job's
 status itself, so a dropped connection delays events, it does not hang a stream.
@@ -28,14 +27,9 @@ RECONNECT_S = 1.0
 SUBSCRIBE_S = 2.0
 
 
-class StreamLimit(Exception):
-    """The tenant already has as many open streams as allowed."""
-
-
 class Subscription:
-    def __init__(self, hub: EventHub, tenant: str, channel: str) -> None:
+    def __init__(self, hub: EventHub, channel: str) -> None:
         self.hub = hub
-        self.tenant = tenant
         self.channel = channel
         self.queue: asyncio.Queue[str] = asyncio.Queue(QUEUE_SIZE)
         self.lagging = False  # set when the queue overflowed: the stream must end (the client reconnects)
@@ -57,24 +51,16 @@ class Subscription:
 
 
 class EventHub:
-    def __init__(self, client: aioredis.Redis, max_per_tenant: int) -> None:
+    def __init__(self, client: aioredis.Redis) -> None:
         self.client = client
-        self.max_per_tenant = max_per_tenant
         self._by_channel: dict[str, set[Subscription]] = defaultdict(set)
-        self._per_tenant: dict[str, int] = defaultdict(int)
         self._reader: asyncio.Task | None = None
         self._ready = asyncio.Event()
 
-    def open_streams(self, tenant: str) -> int:
-        return self._per_tenant.get(tenant, 0)
-
     async def subscribe(self, tenant: str, job_id: str) -> Subscription:
-        """A subscription to the job's events; raises StreamLimit past the tenant's cap. Returns
-        once the hub is listening, so nothing published after this call is missed."""
-        if self._per_tenant[tenant] >= self.max_per_tenant:
-            raise StreamLimit
-        sub = Subscription(self, tenant, keys.job_events(tenant, job_id))
-        self._per_tenant[tenant] += 1
+        """A subscription to the job's events. Returns once the hub is listening, so nothing
+        published after this call is missed."""
+        sub = Subscription(self, keys.job_events(tenant, job_id))
         self._by_channel[sub.channel].add(sub)
         if self._reader is None or self._reader.done():
             self._ready.clear()
@@ -91,9 +77,6 @@ class EventHub:
             subs.discard(sub)
             if not subs:
                 del self._by_channel[sub.channel]
-            self._per_tenant[sub.tenant] -= 1
-            if self._per_tenant[sub.tenant] <= 0:
-                del self._per_tenant[sub.tenant]
 
     async def _read(self) -> None:
         while self._by_channel:

@@ -374,18 +374,26 @@ def test_redis_at_maxmemory_answers_507(settings, tmp_path):
 # --- streams, metrics, plots -------------------------------------------------------------
 
 
-def test_event_streams_are_capped_per_tenant_and_in_duration(api):
+def test_event_streams_are_capped_per_tenant_across_processes_and_in_duration(stack):
+    """The cap counts a tenant's streams on every API process (a second process on the same Redis
+    sees the first one's streams), and each stream ends after LSTM_DOCTOR_MAX_STREAM_S."""
+    api, server, data_dir = stack
+    other = ApiProcess(server.url, data_dir)
+    try:
+        with client_for(api, "sse") as http, client_for(other, "sse") as elsewhere:
+            ds = http.post("/v1/datasets", files={"file": ("d.csv", classic_csv(rows=60))}).json()["id"]
+            # No worker serves this Redis: the job stays queued, its stream stays open.
+            job = http.post("/v1/jobs", json={"dataset_id": ds, "data": {"target": "label"}}).json()["id"]
+            url = f"/v1/jobs/{job}/events"
+            first, second = http.stream("GET", url), elsewhere.stream("GET", url)
+            with first as one, second as two:
+                assert one.status_code == two.status_code == 200
+                refused(http.get(url), 429, "LSTM_DOCTOR_MAX_STREAMS_PER_TENANT")
+                refused(elsewhere.get(url), 429, "LSTM_DOCTOR_MAX_STREAMS_PER_TENANT")
+                events = [line for line in one.iter_lines() if line.startswith(("event:", "data:"))]
+    finally:
+        other.stop()
     with client_for(api, "sse") as http:
-        ds = http.post("/v1/datasets", files={"file": ("d.csv", classic_csv(rows=60))}).json()["id"]
-        # No worker serves this Redis: the job stays queued, its stream stays open.
-        job = http.post("/v1/jobs", json={"dataset_id": ds, "data": {"target": "label"}}).json()["id"]
-        url = f"/v1/jobs/{job}/events"
-        first, second = http.stream("GET", url), http.stream("GET", url)
-        with first as one, second as two:
-            assert one.status_code == two.status_code == 200
-            third = http.get(url)
-            refused(third, 429, "LSTM_DOCTOR_MAX_STREAMS_PER_TENANT")
-            events = [line for line in one.iter_lines() if line.startswith(("event:", "data:"))]
         assert "event: end" in events
         end = json.loads(events[events.index("event: end") + 1].split(":", 1)[1])
         assert end == {"status": "queued", "verdict": None, "error": None, "reason": "max_duration"}

@@ -20,12 +20,13 @@ from core.job_config import main_metric, run_seeds
 from core.job_record import FINISHED, JobRecord
 from diagnosis.engine import MIN_EPOCHS, diagnose
 from service.deps import ContainerDep, Jobs, Plots, Tenant
-from service.event_hub import EventHub, StreamLimit
+from service.event_hub import EventHub, Subscription
 from service.lookups import job_or_404
 from service.plot_responses import PLOT_RESPONSES, plot_response
 from service.presenters import columns, is_final
 from service.problems import Problem, problem_responses
 from service.schemas import Diagnosis, EventPage, JobHistory
+from service.stream_slots import StreamLimit, StreamSlot, StreamSlots
 
 router = APIRouter(prefix="/v1/jobs/{job_id}", tags=["jobs"])
 _ERRORS = problem_responses(401, 404, 409)
@@ -166,22 +167,30 @@ async def job_events(
         items, next_cursor = await asyncio.to_thread(jobs.events, tenant, job_id, after=after, limit=limit)
         return JSONResponse(EventPage(items=items, next_cursor=next_cursor).model_dump(mode="json"))
     hub: EventHub = request.app.state.event_hub
+    slots: StreamSlots = request.app.state.stream_slots
     settings = container.settings
     try:
-        # Subscribed before what exists is read, so nothing published in between is lost.
-        subscription = await hub.subscribe(tenant, job_id)
+        slot = await slots.take(tenant)
     except StreamLimit:
         raise Problem(
             429,
             f"You already have {settings.max_streams_per_tenant} event streams open "
-            "(LSTM_DOCTOR_MAX_STREAMS_PER_TENANT); close one, or poll GET /v1/jobs/{id}.",
+            "(LSTM_DOCTOR_MAX_STREAMS_PER_TENANT, counted across every API process); close one, "
+            "or poll GET /v1/jobs/{id}.",
             headers={"Retry-After": "5"},
         ) from None
+    # Subscribed before what exists is read, so nothing published in between is lost.
+    subscription = await hub.subscribe(tenant, job_id)
     deadline = time.monotonic() + settings.max_stream_s
+
+    async def close() -> None:
+        subscription.close()
+        await slot.release()
+
     # The generator's own cleanup runs only once it started; the background task covers a client
     # that left before the first event (closing twice is harmless).
     return EventSourceResponse(
-        _stream(subscription, jobs, tenant, record, deadline), ping=15, background=BackgroundTask(subscription.close)
+        _stream(subscription, slot, jobs, tenant, record, deadline), ping=15, background=BackgroundTask(close)
     )
 
 
@@ -193,7 +202,9 @@ def _wants_json(accept: str) -> bool:
     )
 
 
-async def _stream(subscription, jobs: Jobs, tenant: str, record: JobRecord, deadline: float) -> AsyncIterator[dict]:
+async def _stream(
+    subscription: Subscription, slot: StreamSlot, jobs: Jobs, tenant: str, record: JobRecord, deadline: float
+) -> AsyncIterator[dict]:
     job_id = record.id
     # Replayed epochs are remembered so a live copy of one is not sent twice.
     try:
@@ -210,6 +221,10 @@ async def _stream(subscription, jobs: Jobs, tenant: str, record: JobRecord, dead
             yield _end(record)
             return
         while True:
+            try:
+                await slot.renew_if_due()
+            except redis.RedisError as exc:
+                raise _Unavailable from exc
             left = deadline - time.monotonic()
             if left <= 0 or subscription.lagging:
                 # A clean end the client can act on: reconnect to go on (history is replayed first).
@@ -242,6 +257,7 @@ async def _stream(subscription, jobs: Jobs, tenant: str, record: JobRecord, dead
         yield _end(record, reason="unavailable")
     finally:
         subscription.close()
+        await slot.release()
 
 
 def _end(latest: JobRecord | None, event: dict | None = None, reason: str | None = None) -> dict:
