@@ -7,7 +7,7 @@ from typing import Any
 
 import redis
 
-from core import keys
+from core import keys, quota
 from core.pagination import newest_first
 
 
@@ -36,14 +36,34 @@ class DatasetStore:
         if self.r.get(key) == dataset_id:
             self.r.delete(key)
 
-    def create(self, tenant: str, meta: dict[str, Any], profile: dict[str, Any] | None = None) -> None:
-        with self.r.pipeline() as p:
+    def create(
+        self,
+        tenant: str,
+        meta: dict[str, Any],
+        profile: dict[str, Any] | None = None,
+        *,
+        max_count: int | None = None,
+        max_bytes: int | None = None,
+    ) -> None:
+        """Stores the dataset's record; raises ``quota.Full`` instead when the tenant already has
+        ``max_count`` datasets or this one would take its bytes past ``max_bytes``. Checked and
+        written in one transaction: racing uploads never overshoot."""
+        index, usage, size = keys.dataset_index(tenant), keys.usage(tenant), int(meta["size_bytes"])
+
+        def write(p: redis.client.Pipeline) -> None:
+            count, stored = p.zcard(index), int(p.hget(usage, "dataset_bytes") or 0)
+            if max_count is not None and count >= max_count:
+                raise quota.Full("datasets", count)
+            if max_bytes is not None and stored + size > max_bytes:
+                raise quota.Full("dataset_bytes", stored)
+            p.multi()
             p.set(keys.dataset(tenant, meta["id"]), json.dumps(meta))
             if profile is not None:
                 p.set(keys.dataset_profile(tenant, meta["id"]), json.dumps(profile))
-            p.zadd(keys.dataset_index(tenant), {meta["id"]: 0})
-            p.hincrby(keys.usage(tenant), "dataset_bytes", int(meta["size_bytes"]))
-            p.execute()
+            p.zadd(index, {meta["id"]: 0})
+            p.hincrby(usage, "dataset_bytes", size)
+
+        self.r.transaction(write, index, usage)
 
     def profile(self, tenant: str, dataset_id: str) -> dict[str, Any] | None:
         raw = self.r.get(keys.dataset_profile(tenant, dataset_id))

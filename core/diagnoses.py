@@ -7,18 +7,26 @@ from typing import Any
 
 import redis
 
-from core import keys
+from core import keys, quota
 
 
 class DiagnosisStore:
     def __init__(self, client: redis.Redis) -> None:
         self.r = client
 
-    def create(self, tenant: str, record: dict[str, Any]) -> None:
-        with self.r.pipeline() as p:
+    def create(self, tenant: str, record: dict[str, Any], *, max_count: int | None = None) -> None:
+        """Stores the diagnosis; raises ``quota.Full`` instead when the tenant already has
+        ``max_count``. Checked and written in one transaction: racing posts never overshoot."""
+        index = keys.diagnosis_index(tenant)
+
+        def write(p: redis.client.Pipeline) -> None:
+            if max_count is not None and (count := p.zcard(index)) >= max_count:
+                raise quota.Full("diagnoses", count)
+            p.multi()
             p.set(keys.diagnosis(tenant, record["id"]), json.dumps(record))
-            p.zadd(keys.diagnosis_index(tenant), {record["id"]: 0})
-            p.execute()
+            p.zadd(index, {record["id"]: 0})
+
+        self.r.transaction(write, index)
 
     def count(self, tenant: str) -> int:
         return self.r.zcard(keys.diagnosis_index(tenant))

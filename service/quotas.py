@@ -6,9 +6,10 @@
 - The disk the blobs live on about to fill, or Redis at its maxmemory (noeviction): 507
   Insufficient Storage, before anything is written — never a half-stored record.
 
-Dataset and diagnosis counts are read, then the record is written: two uploads racing may
-overshoot a cap by one each (the caps bound, they do not bill). Job counts are checked inside the
-submit script itself (``core.lifecycle``): never over.
+Every cap is checked in the same Redis step that writes the record (datasets and diagnoses: a
+WATCH/MULTI transaction in their store, raising ``core.quota.Full``; jobs: inside the submit script
+of ``core.lifecycle``), so racing writes never overshoot. Uploads are also refused early, before
+their body is received, when the tenant is already at a cap.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import redis
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from core import keys
+from core import keys, quota
 from core.settings import Settings
 from service.problems import Problem, problem_response
 
@@ -39,31 +40,35 @@ def _full(what: str, count: int, limit: int, setting: str, settings: Settings) -
 
 
 def check_datasets(client: redis.Redis, settings: Settings, tenant: str, incoming_bytes: int) -> None:
+    """An early refusal, before the body is received or parsed; the store checks again in the
+    step that writes the record (``DatasetStore.create``), which is what makes the caps exact."""
     count = client.zcard(keys.dataset_index(tenant))
     if count >= settings.max_datasets:
-        raise _full("datasets", count, settings.max_datasets, "LSTM_DOCTOR_MAX_DATASETS", settings)
+        raise full(quota.Full("datasets", count), settings)
     stored = int(client.hget(keys.usage(tenant), "dataset_bytes") or 0)
-    limit = settings.max_dataset_storage_mb * MIB
-    if stored + incoming_bytes > limit:
-        raise Problem(
+    if stored + incoming_bytes > settings.max_dataset_storage_mb * MIB:
+        raise full(quota.Full("dataset_bytes", stored), settings, incoming_bytes)
+
+
+def full(exc: quota.Full, settings: Settings, incoming_bytes: int = 0) -> Problem:
+    """The problem details for a cap a store refused to pass (``core.quota.Full``)."""
+    if exc.what == "dataset_bytes":
+        return Problem(
             413,
             f"Storing this {incoming_bytes / MIB:,.1f} MiB dataset would bring your datasets to "
-            f"{(stored + incoming_bytes) / MIB:,.1f} MiB, past this server's limit of "
+            f"{(exc.count + incoming_bytes) / MIB:,.1f} MiB, past this server's limit of "
             f"{settings.max_dataset_storage_mb:,} MiB per tenant "
             "(LSTM_DOCTOR_MAX_DATASET_STORAGE_MB). Delete datasets you no longer need.",
         )
+    if exc.what == "datasets":
+        return _full("datasets", exc.count, settings.max_datasets, "LSTM_DOCTOR_MAX_DATASETS", settings)
+    return _full("diagnoses", exc.count, settings.max_diagnoses, "LSTM_DOCTOR_MAX_DIAGNOSES", settings)
 
 
 def jobs_full(count: int, settings: Settings) -> Problem:
     """The tenant stores its most jobs; checked by ``Lifecycle.submit`` in the step that writes
     the job, so racing submits never overshoot this cap."""
     return _full("jobs", count, settings.max_jobs, "LSTM_DOCTOR_MAX_JOBS", settings)
-
-
-def check_diagnoses(client: redis.Redis, settings: Settings, tenant: str) -> None:
-    count = client.zcard(keys.diagnosis_index(tenant))
-    if count >= settings.max_diagnoses:
-        raise _full("diagnoses", count, settings.max_diagnoses, "LSTM_DOCTOR_MAX_DIAGNOSES", settings)
 
 
 def check_disk(directory: Path, incoming_bytes: int, settings: Settings) -> None:

@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -36,7 +37,7 @@ CASES = json.loads((CORPUS / "EXPECTED.json").read_text())["cases"]
 # The API process imports FastAPI, pyarrow, pandas and matplotlib (~250 MiB here); no hostile
 # request may make it grow past this.
 RSS_BOUND_MB = 600
-TENANTS = ("evil", "dsq", "bytesq", "dxq", "jobq", "sse")
+TENANTS = ("evil", "dsq", "bytesq", "dxq", "jobq", "sse", "race")
 KEYS = {tenant: f"KEY-{tenant}" for tenant in TENANTS}
 METRICS_TOKEN = "scrape-secret"
 LIMITS = {
@@ -321,6 +322,29 @@ def test_dataset_count_and_bytes_quotas(api):
             413,
             "LSTM_DOCTOR_MAX_DATASET_STORAGE_MB",
         )
+
+
+def test_racing_uploads_and_diagnoses_never_pass_their_caps(stack):
+    """12 uploads of different bytes and 12 diagnoses at once, for caps of 5 and 2: the cap is
+    checked in the step that writes (a Redis transaction), so exactly that many are stored and the
+    refused uploads leave no blob behind."""
+    api = stack[0]
+    history = {"history": {"loss": [1.0, 0.8, 0.7, 0.65], "val_loss": [1.1, 0.9, 0.8, 0.8]}}
+    blobs_before = stored(stack, "race")[2]
+    with client_for(api, "race") as http, ThreadPoolExecutor(12) as pool:
+        uploads = list(
+            pool.map(
+                lambda seed: http.post(
+                    "/v1/datasets", files={"file": ("d.csv", classic_csv(rows=50, seed=100 + seed))}
+                ),
+                range(12),
+            )
+        )
+        diagnoses = list(pool.map(lambda _: http.post("/v1/diagnoses", json=history), range(12)))
+        assert sorted(r.status_code for r in uploads) == [201] * 5 + [429] * 7
+        assert sorted(r.status_code for r in diagnoses) == [201] * 2 + [429] * 10
+        assert len(http.get("/v1/datasets").json()["items"]) == 5
+    assert stored(stack, "race")[2] - blobs_before == 5
 
 
 def test_diagnosis_and_job_quotas(api):

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
+from core import quota
 from core.blobs import BlobCache, BlobStoreUnavailable
 from core.blobs import keys as blob_keys
 from core.data import inspect_dataset
@@ -123,12 +124,15 @@ def _keep(
         # To the blob store (a multipart upload streamed from disk, for S3) before the record:
         # a dataset that exists in Redis always has its bytes.
         files.put(blob_keys.dataset(tenant, dataset_id), upload.path, upload.sha256)
-        datasets.create(tenant, meta, profile)
+        max_bytes = settings.max_dataset_storage_mb * quotas.MIB
+        datasets.create(tenant, meta, profile, max_count=settings.max_datasets, max_bytes=max_bytes)
         container.retention.schedule("dataset", tenant, dataset_id, expires_ts)
-    except BaseException:
+    except BaseException as exc:
         datasets.release_sha(tenant, upload.sha256, dataset_id)
         with contextlib.suppress(BlobStoreUnavailable):  # the store may be what failed
             files.store.delete(blob_keys.dataset(tenant, dataset_id))
+        if isinstance(exc, quota.Full):  # another upload took the last room meanwhile
+            raise quotas.full(exc, settings, upload.size) from None
         raise
     response.headers["Location"] = f"/v1/datasets/{dataset_id}"
     return meta

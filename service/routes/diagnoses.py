@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
+from core import quota
 from core.ids import new_id, now
 from diagnosis.engine import diagnose
 from diagnosis.history import available_metrics
@@ -38,7 +39,6 @@ def _resource(record: dict[str, Any]) -> dict[str, Any]:
 def create_diagnosis(body: DiagnosisRequest, response: Response, tenant: Tenant, container: ContainerDep) -> dict:
     histories = body.histories()
     check_histories(histories)
-    quotas.check_diagnoses(container.redis, container.settings, tenant)
     diagnosis = diagnose(histories, task=body.task, baseline_loss=body.baseline_loss, final=True)
     expires_ts, expires_at = container.retention.expires_at()
     diagnosis_id = new_id("dx")
@@ -50,7 +50,10 @@ def create_diagnosis(body: DiagnosisRequest, response: Response, tenant: Tenant,
         "runs": histories,
         "diagnosis": diagnosis,
     }
-    container.diagnoses.create(tenant, record)
+    try:
+        container.diagnoses.create(tenant, record, max_count=container.settings.max_diagnoses)
+    except quota.Full as exc:
+        raise quotas.full(exc, container.settings) from None
     container.retention.schedule("diagnosis", tenant, diagnosis_id, expires_ts)
     response.headers["Location"] = f"/v1/diagnoses/{diagnosis_id}"
     return _resource(record)
