@@ -8,6 +8,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # The product's packages: linted, format-checked and type-checked before the tests run.
 CHECKED := core service worker diagnosis lstm_doctor_client
+# Tests, benchmarks and tools are linted for real mistakes too (not format-checked or typed).
+LINTED := $(CHECKED) tests benchmarks tools
 
 .PHONY: run test test-fleet lint install bench clean
 
@@ -27,7 +29,7 @@ run: $(STAMP)
 	exec $(BIN)/lstm-doctor serve
 
 lint: $(STAMP)
-	$(BIN)/ruff check $(CHECKED)
+	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(CHECKED)
 	$(BIN)/mypy
 

@@ -76,8 +76,8 @@ def main(repeats: int = 3) -> list[Figure]:
             csv = bench_datasets.classic_csv(seed=rep)  # new bytes each time: a real upload, no dedup
             path = Path(tmp) / f"classic{rep}.csv"
             path.write_bytes(csv)
-            runs = [("script", lambda: plain_script(path, Path(tmp), stack.env())),
-                    ("service", lambda: service_job(client, csv))]
+            runs = [("script", lambda path=path: plain_script(path, Path(tmp), stack.env())),
+                    ("service", lambda csv=csv: service_job(client, csv))]
             for name, run in runs if rep % 2 == 0 else reversed(runs):
                 if name == "script":
                     script_s.append(run())

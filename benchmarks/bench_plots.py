@@ -63,7 +63,7 @@ def main() -> None:
                 for fmt in ("png", "svg"):
                     args = (runs, "loss", diagnosis) if name == "metric" else (runs, diagnosis)
                     body = render(*args, fmt=fmt)
-                    seconds = timed(lambda: render(*args, fmt=fmt), repeats)
+                    seconds = timed(lambda render=render, args=args, fmt=fmt: render(*args, fmt=fmt), repeats)
                     median = 1e3 * statistics.median(seconds)
                     cold_ms[(name, epochs, n_runs, fmt)] = median
                     print(f"| {name} | {epochs} | {n_runs} | {fmt} | {median:.0f} | "

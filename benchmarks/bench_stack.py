@@ -53,7 +53,7 @@ class Stack:
             "TF_CPP_MIN_LOG_LEVEL": "2",
         }
 
-    def __enter__(self) -> "Stack":
+    def __enter__(self) -> Stack:
         self.redis.start()
         self.api = subprocess.Popen([sys.executable, "-m", "service.cli", "api"], env=self.env(),
                                     start_new_session=True)

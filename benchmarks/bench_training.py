@@ -23,8 +23,8 @@ CASES = {
 
 
 def prepared_case(name: str, directory: Path):
-    from core.job_config import JobConfig
     from core.data import prepare_arrays
+    from core.job_config import JobConfig
 
     make_csv, make_job, _, _ = CASES[name]
     path = directory / f"{name}.csv"

@@ -56,8 +56,8 @@ def _rss_bytes() -> int:
 
 
 def _action(case: str, path: Path):
-    from core.job_config import DataConfig
     from core.data import inspect_dataset, prepare_arrays, resolve_spec
+    from core.job_config import DataConfig
 
     data = DataConfig(target="label", window=10)
     return {

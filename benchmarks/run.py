@@ -46,7 +46,7 @@ def main() -> None:
         results.append((name, figures))
 
     print(f"== summary (machine after the run: {machine()})")
-    for name, figures in results:
+    for _name, figures in results:
         for figure in figures:
             print(figure.line())
 

@@ -74,7 +74,7 @@ class RedisHA:
         )
         self._spawn(port, [str(conf), "--sentinel"])
 
-    def start(self, timeout_s: float = 30.0) -> "RedisHA":
+    def start(self, timeout_s: float = 30.0) -> RedisHA:
         self.base_dir.mkdir(parents=True, exist_ok=True)
         master, replica = self.data_ports
         try:
@@ -130,7 +130,7 @@ class RedisHA:
                 process.wait()
         self.processes.clear()
 
-    def __enter__(self) -> "RedisHA":
+    def __enter__(self) -> RedisHA:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -36,7 +36,7 @@ class MotoServer:
     def endpoint(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def start(self, timeout_s: float = 120.0) -> "MotoServer":
+    def start(self, timeout_s: float = 120.0) -> MotoServer:
         self.process = subprocess.Popen(moto_server_command(self.host, self.port), stdout=subprocess.DEVNULL,
                                         stderr=subprocess.DEVNULL, env={**os.environ, **CREDENTIALS})
         deadline = time.monotonic() + timeout_s
@@ -69,7 +69,7 @@ class MotoServer:
                 self.process.wait()
         self.process = None
 
-    def __enter__(self) -> "MotoServer":
+    def __enter__(self) -> MotoServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

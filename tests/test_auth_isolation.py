@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from core.settings import Settings
-from service.auth import Keyring, KeyConfigError, check_bind
+from service.auth import KeyConfigError, Keyring, check_bind
 from tests.helpers import TENANT_KEYS, ServerThread, classic_csv, upload, wait_for
 
 KEY_A, KEY_B = TENANT_KEYS["acme"], TENANT_KEYS["beta"]

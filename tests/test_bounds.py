@@ -306,10 +306,9 @@ def test_job_counts_are_kept_as_jobs_change_and_a_scrape_scans_nothing(tmp_path)
     import redis
 
     from core.embedded_redis import EmbeddedRedis
-    from service.metrics import Metrics
-
     from core.job_record import JobStatus
     from core.lifecycle import Lifecycle
+    from service.metrics import Metrics
     from tests.helpers import store_job
 
     with EmbeddedRedis(tmp_path / "redis") as server:

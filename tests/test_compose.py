@@ -95,8 +95,8 @@ def test_workers_are_never_stopped_before_their_job_time_limit():
         assert duration_s(service["stop_grace_period"]) > limit + 60, name
 
 
-@pytest.mark.parametrize("line", [l for l in (ROOT / "docker-compose.yml").read_text().splitlines()
-                                  if "redis+sentinel://" in l])
+@pytest.mark.parametrize("line", [text for text in (ROOT / "docker-compose.yml").read_text().splitlines()
+                                  if "redis+sentinel://" in text])
 def test_the_documented_sentinel_url_names_the_sentinels_of_the_ha_profile(line):
     url = re.search(r"redis\+sentinel://\S+", line).group(0)
     target = parse_sentinel_url(url)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from core.job_config import DataConfig
 from core.data import DatasetError, inspect_dataset, resolve_spec
+from core.job_config import DataConfig
 
 MALFORMED = Path(__file__).parent / "corpus" / "malformed"
 GOOD = Path(__file__).parent / "corpus" / "good"

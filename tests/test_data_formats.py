@@ -10,8 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from core.job_config import DataConfig
 from core.data import DatasetError, inspect_dataset, prepare_arrays, resolve_spec
+from core.job_config import DataConfig
 
 GOOD = Path(__file__).parent / "corpus" / "good"
 LIMIT = 10 * 1024 * 1024

@@ -8,8 +8,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.job_config import DataConfig
 from core.data import DatasetError, inspect_dataset, resolve_spec
+from core.job_config import DataConfig
 
 GOOD = Path(__file__).parent / "corpus" / "good"
 LIMIT = 1024 * 1024

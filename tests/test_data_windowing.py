@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.job_config import DataConfig
 from core.data import DatasetError, prepare_arrays, resolve_spec
 from core.data.windowing import count_samples, split_sizes, target_rows, training_input_rows
+from core.job_config import DataConfig
 
 GOOD = Path(__file__).parent / "corpus" / "good"
 

@@ -6,7 +6,9 @@ import json
 from pathlib import Path
 
 import httpx
-from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from core.blobs import BlobStore, open_blob_cache, open_blob_store
 from service.app import create_app

@@ -4,6 +4,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from diagnosis.engine import MIN_EPOCHS, diagnose
 
@@ -346,8 +348,6 @@ def test_min_epochs_is_a_small_int():
 
 
 # --- any history at all: never an exception, always JSON-safe ---
-
-from hypothesis import given, settings, strategies as st  # noqa: E402
 
 _values = st.one_of(st.floats(allow_nan=True, allow_infinity=True, width=32), st.none(),
                     st.sampled_from(["NaN", "inf", "-inf", "nan", "garbage"]))

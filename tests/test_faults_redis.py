@@ -16,10 +16,10 @@ import httpx
 import pytest
 
 from core import keys
+from core.broker import make_celery
 from core.embedded_redis import EmbeddedRedis, free_port
 from core.job_record import JobStatus
 from core.jobs import JobStore
-from core.broker import make_celery
 from core.redis_client import worker_client
 from service.app import create_app
 from service.auth import OPEN_TENANT

@@ -14,13 +14,13 @@ import pytest
 import redis
 
 from core import keys
+from core.broker import message_waiting
 from core.datasets import DatasetInUse, DatasetStore
 from core.embedded_redis import EmbeddedRedis
 from core.ids import new_id, now
 from core.job_record import JobRecord, JobStatus
 from core.jobs import JobStore
 from core.lifecycle import NOT_SENT, Fenced, Lifecycle, SubmitRefused, worker_lost
-from core.broker import message_waiting
 from core.redis_client import worker_client
 from worker.reaper import reap, send_outbox
 

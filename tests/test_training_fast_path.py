@@ -7,8 +7,8 @@ import keras
 import numpy as np
 import pytest
 
-from core.job_config import JobConfig
 from core.data import PreparedData
+from core.job_config import JobConfig
 from worker import devices, fast_input
 from worker.callbacks import StopWhen
 from worker.model import build_model

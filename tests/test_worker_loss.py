@@ -11,7 +11,6 @@ import signal
 import time
 
 import pytest
-import redis
 
 from core import keys
 from core.jobs import JobStore

@@ -34,7 +34,7 @@ def main() -> None:
         config = JobConfig(dataset_id="ds_check", task=task, model={"layers": layers, "dense": [4]},
                            training={"epochs": 3, "early_stopping": {"patience": 1}})
         epochs: list[int] = []
-        first = fit_run(config, prepared, 0, [EpochRecorder(lambda e, _: epochs.append(e)), StopWhen(lambda: False)])
+        first = fit_run(config, prepared, 0, [EpochRecorder(lambda e, _, epochs=epochs: epochs.append(e)), StopWhen(lambda: False)])
         again = fit_run(config, prepared, 0, [])
         assert epochs == list(range(1, len(first["loss"]) + 1)), epochs
         assert first == again, "the same seed gave another history"

@@ -90,7 +90,7 @@ class Fleet:
         self._namespaces: list[str] = []
         self._client_pool: ThreadPoolExecutor | None = None
 
-    def __enter__(self) -> "Fleet":
+    def __enter__(self) -> Fleet:
         if os.geteuid() != 0:
             raise NamespacesUnavailable("not running as root")
         if not shutil.which("ip") or not shutil.which("unshare"):
