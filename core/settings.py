@@ -91,7 +91,9 @@ class Settings(BaseSettings):
         600.0, description="A queued job whose message no broker accepted for this long fails (`not_enqueued`)."
     )
     health_every_steps: int = Field(
-        1, ge=0, description="Training steps between gradient/update health samples (0 = no health monitoring)."
+        1,
+        ge=0,
+        description="Gradient norms are recorded on every Nth training step (0 = no health monitoring).",
     )
 
     # Results for calling services: predictions and webhooks

@@ -12,7 +12,7 @@ from core.data import PreparedData
 from core.job_config import JobConfig
 from diagnosis.findings import training as rules
 from worker import activations, devices, fast_input
-from worker.health import HealthMonitor, layer_names
+from worker.health import EVERY_STEPS, HealthMonitor, layer_names
 from worker.model import build_model
 from worker.training import fit_run
 
@@ -71,12 +71,26 @@ def test_watching_changes_nothing_and_records_every_epoch():
     json.dumps(monitor.records, allow_nan=False)  # stored as is: no NaN literals
     last = monitor.records[-1]
     steps_per_epoch = -(-len(data.X_train) // 16)
-    assert last["grad_steps"] == steps_per_epoch and last["grad_norm"] > 0
+    assert last["grad_steps"] == -(-steps_per_epoch // EVERY_STEPS) and last["grad_norm"] > 0  # sampled steps
     assert {"grad_norm/lstm_1", "grad_norm/output", "update_ratio/lstm_1", "weight_norm/lstm_1",
             "saturation/lstm_1", "dead_units/lstm_1", "sample_loss"} <= set(last)
     assert last["grad_norm_min"] <= last["grad_norm"] <= last["grad_norm_max"]
     assert monitor.records[0].get("grad_norm") is None  # before the first step there is no gradient
     assert {f["status"] for f in rules.evaluate([plain], [monitor.records])} == {"ok"}
+
+
+@pytest.mark.skipif(not fast_input.available(), reason="gradient counters are compiled into TensorFlow's step")
+def test_every_nth_step_is_recorded_and_each_epoch_reads_its_own_steps():
+    config, data = job(), classic()  # 160 training samples, batch 16: 10 steps per epoch
+    every = HealthMonitor(config.task, data.X_train, data.y_train)
+    fit_run(config, data, seed=3, callbacks=[], health=every)
+    third = HealthMonitor(config.task, data.X_train, data.y_train, every_steps=3)
+    fit_run(config, data, seed=3, callbacks=[], health=third)
+    # Steps 1, 4, 7, 10 | 13, 16, 19 | 22, 25, 28 | 31, 34, 37, 40 of the run.
+    assert [r.get("grad_steps") for r in third.records] == [None, 4, 3, 3, 4]
+    for sampled, full in zip(third.records[1:], every.records[1:]):
+        assert full["grad_norm_min"] <= sampled["grad_norm"] <= full["grad_norm_max"]
+        assert sampled["grad_norm_first"] == full["grad_norm_first"]  # step 1 is recorded either way
 
 
 @pytest.mark.skipif(not fast_input.available(), reason="gradient counters are compiled into TensorFlow's step")

@@ -13,6 +13,7 @@ h = o·tanh(c). Dropout is off at inference and so here.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import keras
@@ -71,12 +72,17 @@ def _lstm(
     return outputs, pre
 
 
-def _cell_weights(lstm: keras.layers.LSTM) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+Values = Mapping[int, np.ndarray]  # id(variable) → its value, already in NumPy
+
+
+def _value(w, values: Values | None) -> np.ndarray:
+    held = values.get(id(w)) if values is not None else None
+    return np.asarray(held if held is not None else keras.ops.convert_to_numpy(w), dtype=np.float64)
+
+
+def _cell_weights(lstm: keras.layers.LSTM, values: Values | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     cell = lstm.cell
-    kernel, recurrent, bias = (
-        np.asarray(keras.ops.convert_to_numpy(w), dtype=np.float64)
-        for w in (cell.kernel, cell.recurrent_kernel, cell.bias)
-    )
+    kernel, recurrent, bias = (_value(w, values) for w in (cell.kernel, cell.recurrent_kernel, cell.bias))
     return kernel, recurrent, bias
 
 
@@ -111,27 +117,30 @@ def replay_cost(model: keras.Model, timesteps: int) -> float:
     return cost
 
 
-def forward(model: keras.Model, names: list[str], x: np.ndarray) -> ForwardReading:
-    """Replay ``model`` on ``x`` (samples, timesteps, features); ``names`` label its layers.
+def forward(model: keras.Model, names: list[str], x: np.ndarray, values: Values | None = None) -> ForwardReading:
+    """Replay ``model`` on ``x`` (samples, timesteps, features); ``names`` label its layers;
+    ``values`` may hold the weights already copied to NumPy (else they are read from the model).
 
     Non-finite weights or activations are reported, never raised: a run that went NaN is exactly
     what this is for.
     """
     readings: list[LayerReading] = []
-    values = np.asarray(x, dtype=np.float64)
+    out = np.asarray(x, dtype=np.float64)
     with np.errstate(over="ignore", invalid="ignore"):
         for layer, name in zip(model.layers, names):
             if isinstance(layer, (keras.layers.LSTM, keras.layers.Bidirectional)):
-                values, reading = _lstm_layer(layer, name, values)
+                out, reading = _lstm_layer(layer, name, out, values)
             elif isinstance(layer, keras.layers.Dense):
-                values, reading = _dense_layer(layer, name, values)
+                out, reading = _dense_layer(layer, name, out, values)
             else:
                 continue  # InputLayer and the like hold no weights
             readings.append(reading)
-    return ForwardReading(readings, values)
+    return ForwardReading(readings, out)
 
 
-def _lstm_layer(layer: keras.layers.Layer, name: str, x: np.ndarray) -> tuple[np.ndarray, LayerReading]:
+def _lstm_layer(
+    layer: keras.layers.Layer, name: str, x: np.ndarray, values: Values | None
+) -> tuple[np.ndarray, LayerReading]:
     directions = (
         [(layer.forward_layer, False), (layer.backward_layer, True)]
         if isinstance(layer, keras.layers.Bidirectional)
@@ -139,7 +148,7 @@ def _lstm_layer(layer: keras.layers.Layer, name: str, x: np.ndarray) -> tuple[np
     )
     outputs, pres = [], []
     for lstm, reverse in directions:
-        h, pre = _lstm(x, *_cell_weights(lstm), reverse=reverse)
+        h, pre = _lstm(x, *_cell_weights(lstm, values), reverse=reverse)
         outputs.append(h)
         pres.append(pre)
     units = directions[0][0].units
@@ -164,8 +173,10 @@ def _lstm_layer(layer: keras.layers.Layer, name: str, x: np.ndarray) -> tuple[np
     return np.concatenate(last, axis=-1), reading
 
 
-def _dense_layer(layer: keras.layers.Dense, name: str, x: np.ndarray) -> tuple[np.ndarray, LayerReading]:
-    kernel, bias = (np.asarray(keras.ops.convert_to_numpy(w), dtype=np.float64) for w in (layer.kernel, layer.bias))
+def _dense_layer(
+    layer: keras.layers.Dense, name: str, x: np.ndarray, values: Values | None
+) -> tuple[np.ndarray, LayerReading]:
+    kernel, bias = (_value(w, values) for w in (layer.kernel, layer.bias))
     z = x @ kernel + bias
     activation = getattr(layer.activation, "__name__", "")
     kind = "output" if name == "output" else "dense"

@@ -2,18 +2,20 @@
 
 Two parts, so that the fast training path stays fast (benchmarks/BENCHMARKS.md, "health checks"):
 
-- ``GradientProbe``: a vector of counters that the optimizer itself updates inside the compiled
-  training step (``instrumented`` wraps the optimizer class), every ``every_steps`` steps:
-  gradient norms per layer and the first step with a non-finite gradient. Keras calls batch callbacks only once per ``steps_per_execution`` batches, and
-  gradients never leave the compiled step; in-graph counters see every sampled step for the
-  price of a few small tensor ops.
-- ``HealthMonitor``: a Keras callback that reads those counters at each epoch end, replays the
-  model on a fixed sample batch in NumPy (``worker.activations``: gate saturation, dead units,
-  the loss on that batch), measures how far each layer's weights moved during the epoch (the
-  update/weight ratio per step), and hands one *health record* per epoch to ``on_record``. Epoch 0 is
-  the state before the first step. The rules that read these records are pure and live in
-  ``diagnosis.findings.training``; the same functions decide ``training.stop_on``.
+- ``GradientProbe``: a small ring buffer that the optimizer itself writes inside the compiled
+  training step (``instrumented`` wraps the optimizer class), one row per recorded step: the
+  squared gradient norm of each variable. Keras calls batch callbacks only once per
+  ``steps_per_execution`` batches, and gradients never leave the compiled step; a recorded step
+  costs one fused op per variable and one in-place row write.
+- ``HealthMonitor``: a Keras callback that, at each epoch end, reads that buffer (norms per layer,
+  mean, extremes, first non-finite step, worked out in NumPy), copies the weights to NumPy once,
+  replays the model on a fixed sample batch there (``worker.activations``: gate saturation, dead
+  units, the loss on that batch), measures how far each layer's weights moved during the epoch
+  (the update/weight ratio per step), and hands one *health record* per epoch to ``on_record``.
+  Epoch 0 is the state before the first step. The rules that read these records are pure and
+  live in ``diagnosis.findings.training``; the same functions decide ``training.stop_on``.
 
+Nothing runs per step outside the compiled step (no host sync) unless ``stop_on`` holds ``"nan"``.
 Like every monitoring callback here, it never crashes the training it watches.
 """
 
@@ -26,9 +28,9 @@ from typing import Any
 
 import keras
 import numpy as np
-from keras import ops
 
 from core.logging import get_logger
+from core.settings import Settings
 from diagnosis.findings import training as rules
 from worker import activations
 
@@ -42,6 +44,14 @@ SAMPLE_BATCH = 128
 # rather than slow every epoch down.
 REPLAY_BUDGET = 2e8
 MIN_REPLAY_SAMPLES = 8
+# Gradient norms are recorded on every EVERY_STEPS-th training step (LSTM_DOCTOR_HEALTH_EVERY_STEPS,
+# whose default this is; an epoch shorter than that is sampled once). The default is every step:
+# measured on the classic example, the conditional that skips steps costs more per step than the
+# few fused ops it skips (benchmarks/BENCHMARKS.md, "Health monitoring cost").
+EVERY_STEPS: int = Settings.model_fields["health_every_steps"].default
+# At most this many samples per epoch (about the rows of the buffer the compiled step writes into):
+# longer epochs are sampled more sparsely.
+MAX_SAMPLES_PER_EPOCH = 256
 
 
 def layer_names(model: keras.Model) -> list[str]:
@@ -65,103 +75,122 @@ def layer_names(model: keras.Model) -> list[str]:
 
 
 class GradientProbe:
-    """Counters the instrumented optimizer updates in the compiled step; read and reset per epoch.
+    """Squared gradient norms the instrumented optimizer records inside the compiled step, on every
+    ``every_steps``-th step of the run (steps 1, N+1, 2N+1, …); read at each epoch end.
 
-    All counters live in one vector variable, so a sampled step adds one assignment to the graph
-    and an epoch end one read and one write.
+    A recorded step writes one row (half the squared norm of each variable's gradient, and the
+    step) into a small ring buffer variable, in place. The ring holds more rows than an epoch
+    records, so the epoch end reads it once, keeps the rows of this epoch's steps, and works out
+    norms per layer, their means, the extremes and the first non-finite step in NumPy: no counter
+    to read or reset, so the compiled step carries as little as possible and the epoch end one read.
     """
 
-    # Since the last read: sampled steps, those with a finite gradient, the sum, max and min of
-    # the finite global gradient norms. For the whole run: the first sampled norm, and the first
-    # step with a non-finite gradient (1-based; -1: none yet). Then per layer: the sum of its
-    # gradient norms, and its steps with a non-finite gradient.
-    SAMPLED, FINITE, NORM_SUM, NORM_MAX, NORM_MIN, FIRST_NORM, FIRST_BAD = range(7)
-    _HEAD = 7
-
-    def __init__(self, model: keras.Model, names: Sequence[str], every_steps: int = 1) -> None:
+    def __init__(
+        self, model: keras.Model, names: Sequence[str], every_steps: int = EVERY_STEPS, steps: int | None = None
+    ) -> None:
         owners = {id(w): i for i, layer in enumerate(model.layers) for w in layer.trainable_weights}
         self.layers = [names[i] for i, layer in enumerate(model.layers) if layer.trainable_weights]
-        index = {name: k for k, name in enumerate(self.layers)}
         variables = model.trainable_variables
-        membership = np.zeros((len(variables), len(self.layers)), dtype="float32")
-        for v, variable in enumerate(variables):
-            membership[v, index[names[owners[id(variable)]]]] = 1.0
-        self._membership = membership
-        self.every_steps = max(1, int(every_steps))
-        self.state = keras.Variable(self._fresh(None), trainable=False, dtype="float32")
-
-    def _fresh(self, previous: np.ndarray | None) -> np.ndarray:
-        state = np.zeros(self._HEAD + 2 * len(self.layers), dtype="float32")
-        state[self.NORM_MIN] = np.inf
-        state[self.FIRST_NORM] = state[self.FIRST_BAD] = -1.0
-        if previous is not None:  # kept for the whole run
-            state[self.FIRST_NORM] = previous[self.FIRST_NORM]
-            state[self.FIRST_BAD] = previous[self.FIRST_BAD]
-        return state
+        # The buffer's columns (variables) that make up each layer.
+        self._columns = [
+            [v for v, variable in enumerate(variables) if names[owners[id(variable)]] == name] for name in self.layers
+        ]
+        every = max(1, int(every_steps))
+        if steps:
+            # Every epoch gets a sample (an epoch shorter than N steps is sampled once), and at
+            # most MAX_SAMPLES_PER_EPOCH of them (long epochs are sampled more sparsely).
+            every = max(min(every, steps), math.ceil(steps / MAX_SAMPLES_PER_EPOCH))
+            capacity = math.ceil(steps / every) + 1
+        else:
+            capacity = MAX_SAMPLES_PER_EPOCH  # an epoch of unknown length: at worst its first samples are overwritten
+        self.every_steps, self.capacity = every, capacity
+        # float64: the step column stays exact however long the run.
+        self.rows = keras.Variable(np.zeros((capacity, len(variables) + 1)), trainable=False, dtype="float64")
+        self._epoch_start = 0  # steps taken before this epoch
+        self._first_norm: float | None = None
+        self._first_bad: int | None = None
 
     def observe(self, grads: Sequence, step) -> None:
-        """Called inside the compiled step; ``step`` counts the steps taken, this one included."""
-        step = ops.cast(step, "float32")
-        sample = ops.equal(ops.mod(step - 1.0, float(self.every_steps)), 0.0)
-        n = len(self.layers)
+        """Called inside the compiled step; ``step`` counts the steps taken, this one included.
+
+        Measured, not assumed (benchmarks/BENCHMARKS.md): on the classic example a conditional
+        around the measurement costs more per step than the measurement, so with ``every_steps``
+        = 1 (the default) there is none; the ops are few and in place (no copy of the buffer)."""
+        import tensorflow as tf  # the probe is only installed under the TensorFlow backend
 
         def measure():
-            squares = ops.stack([ops.sum(ops.square(ops.cast(g, "float32"))) for g in grads])
-            grad_sq = ops.squeeze(ops.matmul(ops.expand_dims(squares, 0), ops.convert_to_tensor(self._membership)), 0)
-            finite = ops.isfinite(grad_sq)
-            norm = ops.sqrt(ops.sum(grad_sq))
-            ok = ops.isfinite(norm)
-            kept = ops.where(ok, norm, 0.0)
-            s = ops.convert_to_tensor(self.state)
-            first_bad = ops.logical_and(s[self.FIRST_BAD] < 0.0, ops.logical_not(ops.all(finite)))
-            head = ops.stack(
-                [
-                    s[self.SAMPLED] + 1.0,
-                    s[self.FINITE] + ops.cast(ok, "float32"),
-                    s[self.NORM_SUM] + kept,
-                    ops.maximum(s[self.NORM_MAX], kept),
-                    ops.where(ok, ops.minimum(s[self.NORM_MIN], norm), s[self.NORM_MIN]),
-                    ops.where(s[self.FIRST_NORM] < 0.0, kept, s[self.FIRST_NORM]),
-                    ops.where(first_bad, step, s[self.FIRST_BAD]),
-                ]
+            # l2_loss: one fused op per variable (Σg²/2; the halves are doubled back in NumPy).
+            halves = tf.stack([tf.nn.l2_loss(tf.cast(g, tf.float32)) for g in grads])
+            row = tf.concat([tf.cast(halves, tf.float64), tf.cast(tf.reshape(step, (1,)), tf.float64)], 0)
+            at = tf.reshape(
+                tf.math.floormod(tf.math.floordiv(tf.cast(step, tf.int64) - 1, self.every_steps), self.capacity), (1, 1)
             )
-            layer_sums = s[self._HEAD : self._HEAD + n] + ops.where(finite, ops.sqrt(grad_sq), 0.0)
-            bad_steps = s[self._HEAD + n :] + ops.cast(ops.logical_not(finite), "float32")
-            self.state.assign(ops.concatenate([head, layer_sums, bad_steps]))
-            return ops.zeros(())
+            self.rows.value.scatter_nd_update(at, tf.expand_dims(row, 0))
+            return tf.zeros(())
 
-        ops.cond(sample, measure, lambda: ops.zeros(()))
+        if self.every_steps == 1:
+            measure()
+        else:
+            tf.cond(
+                tf.equal(tf.math.floormod(tf.cast(step, tf.int64) - 1, self.every_steps), 0),
+                measure,
+                lambda: tf.zeros(()),
+            )
 
-    def _values(self) -> np.ndarray:
-        return np.asarray(keras.ops.convert_to_numpy(self.state), dtype=np.float64)
+    def _rows(self, steps: int | None = None) -> np.ndarray:
+        """This epoch's sampled rows (steps after the epoch's start, up to ``steps``), in step order."""
+        rows = np.asarray(keras.ops.convert_to_numpy(self.rows), dtype=np.float64)
+        taken = rows[:, -1]
+        mine = rows[(taken > self._epoch_start) & ((taken <= steps) if steps is not None else True)]
+        return mine[np.argsort(mine[:, -1], kind="stable")]
+
+    def _note_first_bad(self, rows: np.ndarray) -> None:
+        if self._first_bad is None and len(rows):
+            bad = ~np.isfinite(rows[:, :-1]).all(axis=1)
+            if bad.any():
+                self._first_bad = int(rows[int(np.argmax(bad)), -1])
+
+    @property
+    def first_bad(self) -> int | None:
+        """The first sampled step (1-based, counted over the run) with a non-finite gradient, as of
+        the last ``read`` or ``first_bad_step``."""
+        return self._first_bad
 
     def first_bad_step(self) -> int | None:
-        step = float(self._values()[self.FIRST_BAD])
-        return int(step) if step > 0 else None
+        """``first_bad`` including this epoch's samples so far (reads the buffer)."""
+        if self._first_bad is None:
+            self._note_first_bad(self._rows())
+        return self._first_bad
 
-    def read(self) -> dict:
-        """The counters since the last read as health-record fields; then they start again."""
-        value = self._values()
-        n = len(self.layers)
-        sampled, finite = float(value[self.SAMPLED]), float(value[self.FINITE])
-        fields: dict = {"grad_steps": int(sampled)}
-        if finite:
+    def read(self, steps: int) -> dict:
+        """This epoch's samples as health-record fields; ``steps``: the steps taken so far (the
+        epoch's end, where the next one starts)."""
+        rows = self._rows(steps)
+        self._note_first_bad(rows)
+        with np.errstate(invalid="ignore", over="ignore"):
+            squares = 2.0 * rows[:, :-1]
+            layer_sq = np.stack([squares[:, cols].sum(axis=1) for cols in self._columns], axis=1)
+            finite = np.isfinite(layer_sq)
+            norms = np.sqrt(layer_sq.sum(axis=1))
+        ok = np.isfinite(norms)
+        fields: dict = {"grad_steps": len(rows)}
+        if ok.any():
             # Means over the sampled steps whose gradient was finite: a NaN step is the
             # non_finite rule's business, and must not read as a vanishing gradient.
             fields.update(
-                grad_norm=float(value[self.NORM_SUM]) / finite,
-                grad_norm_max=float(value[self.NORM_MAX]),
-                grad_norm_min=float(value[self.NORM_MIN]),
+                grad_norm=float(norms[ok].mean()),
+                grad_norm_max=float(norms[ok].max()),
+                grad_norm_min=float(norms[ok].min()),
             )
-        layer_sums, bad_steps = value[self._HEAD : self._HEAD + n], value[self._HEAD + n :]
         for k, name in enumerate(self.layers):
-            good = sampled - float(bad_steps[k])
-            if good > 0:
-                fields[f"grad_norm/{name}"] = float(layer_sums[k]) / good
-        if value[self.FIRST_NORM] >= 0:
-            fields["grad_norm_first"] = float(value[self.FIRST_NORM])
-        fields["_bad_gradient_layers"] = [name for k, name in enumerate(self.layers) if bad_steps[k] > 0]
-        self.state.assign(self._fresh(value))
+            if finite[:, k].any():
+                fields[f"grad_norm/{name}"] = float(np.sqrt(layer_sq[finite[:, k], k]).mean())
+        if self._first_norm is None and len(rows):
+            self._first_norm = float(norms[0]) if ok[0] else 0.0
+        if self._first_norm is not None:
+            fields["grad_norm_first"] = self._first_norm
+        fields["_bad_gradient_layers"] = [name for k, name in enumerate(self.layers) if not finite[:, k].all()]
+        self._epoch_start = steps
         return fields
 
 
@@ -216,7 +245,7 @@ class HealthMonitor(keras.callbacks.Callback):
         *,
         stop_on: Sequence[str] = (),
         on_record: Callable[[int, dict], None] | None = None,
-        every_steps: int = 1,
+        every_steps: int = EVERY_STEPS,
     ) -> None:
         super().__init__()
         self.task = task
@@ -232,7 +261,8 @@ class HealthMonitor(keras.callbacks.Callback):
         self.names: list[str] = []
         self._best: tuple[float, int, list] | None = None
         self.replay = True
-        self._previous: dict[int, Any] = {}  # a copy of each weight at the last epoch end
+        # each weight at the last epoch end, and its squared norm
+        self._previous: dict[int, tuple[np.ndarray, float]] = {}
         self._steps = 0
 
     # Keras hooks -------------------------------------------------------------------------
@@ -245,7 +275,8 @@ class HealthMonitor(keras.callbacks.Callback):
         optimizer = self.model.optimizer
         if getattr(type(optimizer), "health_instrumented", False):
             try:
-                self.probe = GradientProbe(self.model, self.names, self.every_steps)
+                steps = (self.params or {}).get("steps")
+                self.probe = GradientProbe(self.model, self.names, self.every_steps, steps=steps)
                 optimizer.health_probe = self.probe
             except Exception:  # noqa: BLE001 - without gradients the other numbers still help
                 log.warning("gradient_probe_unavailable", exc_info=True)
@@ -274,13 +305,16 @@ class HealthMonitor(keras.callbacks.Callback):
     def _record(self, epoch: int, logs: dict) -> dict:
         record: dict = {"epoch": epoch}
         try:
+            steps = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
             bad_gradients: list[str] = []
             if self.probe is not None and epoch > 0:
-                fields = self.probe.read()
+                fields = self.probe.read(steps)
                 bad_gradients = fields.pop("_bad_gradient_layers")
                 record.update(fields)
-            weights = self._weights(record)
-            reading = activations.forward(self.model, self.names, self.x_sample) if self.replay else None
+            # Every weight comes to NumPy once per epoch and serves both the norms and the replay.
+            values = {id(w): np.asarray(keras.ops.convert_to_numpy(w)) for w in self.model.trainable_weights}
+            weights = self._weights(record, values, steps)
+            reading = activations.forward(self.model, self.names, self.x_sample, values) if self.replay else None
             if reading is not None:
                 record["sample_loss"] = activations.loss(self.task, reading.predictions, self.y_sample)
             for layer in reading.layers if reading is not None else []:
@@ -297,33 +331,34 @@ class HealthMonitor(keras.callbacks.Callback):
             log.warning("health_record_failed", epoch=epoch, exc_info=True)
         return record
 
-    def _weights(self, record: dict) -> dict[str, bool]:
+    def _weights(self, record: dict, values: dict[int, np.ndarray], steps: int) -> dict[str, bool]:
         """Weight norms per layer into ``record``, and how far each layer moved since the last
         epoch: ``update_ratio`` = ‖w − w_prev‖ / (steps · ‖w_prev‖), the mean step relative to the
-        weights. Summed on the backend, so only one number per variable leaves the device.
-        Returns per layer whether all its weights are finite."""
-        steps = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+        weights. In NumPy on the copies ``values`` (id(variable) → array): a few dozen eager
+        backend ops per epoch would cost more than all of it. Returns per layer whether all its
+        weights are finite."""
         taken, self._steps = steps - self._steps, steps
         finite: dict[str, bool] = {}
-        for layer, name in zip(self.model.layers, self.names):
-            if not layer.trainable_weights:
-                continue
-            squares = moved = before = 0.0
-            for w in layer.trainable_weights:
-                now = keras.ops.cast(w, "float64")
-                squares += float(keras.ops.convert_to_numpy(keras.ops.sum(keras.ops.square(now))))
-                previous = self._previous.get(id(w))
-                if previous is not None:
-                    was = keras.ops.cast(previous, "float64")
-                    moved += float(keras.ops.convert_to_numpy(keras.ops.sum(keras.ops.square(now - was))))
-                    before += float(keras.ops.convert_to_numpy(keras.ops.sum(keras.ops.square(was))))
-                    previous.assign(w)
-                else:
-                    self._previous[id(w)] = keras.Variable(keras.ops.convert_to_numpy(w), trainable=False)
-            finite[name] = math.isfinite(squares)
-            record[f"weight_norm/{name}"] = math.sqrt(squares) if finite[name] else None
-            if taken > 0 and before > 0 and math.isfinite(moved) and math.isfinite(before):
-                record[f"update_ratio/{name}"] = math.sqrt(moved / before) / taken
+        with np.errstate(over="ignore", invalid="ignore"):
+            for layer, name in zip(self.model.layers, self.names):
+                if not layer.trainable_weights:
+                    continue
+                squares = moved = before = 0.0
+                for w in layer.trainable_weights:
+                    now = values[id(w)].astype(np.float64).ravel()
+                    size = float(now @ now)
+                    squares += size
+                    previous = self._previous.get(id(w))
+                    if previous is not None:
+                        change = now - previous[0]
+                        moved += float(change @ change)
+                        before += previous[1]
+                    # float32, as trained: half the memory of a float64 copy for a big model
+                    self._previous[id(w)] = (np.array(values[id(w)], dtype=np.float32).ravel(), size)
+                finite[name] = math.isfinite(squares)
+                record[f"weight_norm/{name}"] = math.sqrt(squares) if finite[name] else None
+                if taken > 0 and before > 0 and math.isfinite(moved) and math.isfinite(before):
+                    record[f"update_ratio/{name}"] = math.sqrt(moved / before) / taken
         return finite
 
     def _first_non_finite(
@@ -334,7 +369,7 @@ class HealthMonitor(keras.callbacks.Callback):
         reading: activations.ForwardReading | None,
     ) -> dict | None:
         """What went non-finite first this epoch, in the order it happens within a step."""
-        step = self.probe.first_bad_step() if self.probe is not None else None
+        step = self.probe.first_bad if self.probe is not None else None  # as of the read just made
         if bad_gradients:
             return {"what": "gradient", "layers": bad_gradients, "step": step}
         bad_weights = [name for name, ok in weights.items() if not ok]
