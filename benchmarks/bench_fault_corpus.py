@@ -103,11 +103,12 @@ def run_in_process(case: Case, seed: int) -> tuple[set[str], str]:
 
     import keras
 
-    from core.data import prepare_arrays
+    from core.data import inspect_dataset, prepare_arrays
     from core.job_config import JobConfig
     from diagnosis.baseline import baseline_loss
     from diagnosis.engine import diagnose
-    from worker.data_checks import resolve_and_check
+    from service.data_findings import submit_findings
+    from worker.data_checks import check_data
     from worker.health import HealthMonitor
     from worker.training import fit_run
 
@@ -116,7 +117,9 @@ def run_in_process(case: Case, seed: int) -> tuple[set[str], str]:
         path.write_bytes(case.data(seed))
         job = {**case.job, "training": {**case.job.get("training", {}), "seed": seed}}
         config = JobConfig.model_validate({"dataset_id": "ds_corpus", **job})
-        _, data_findings = resolve_and_check(path, "csv", config)
+        # As a job goes: checked at submit on the upload's sketch, the rest by the worker on the file.
+        profile = inspect_dataset(path, path.name, max_bytes=1 << 30, profile=True)["profile"]
+        data_findings = check_data(path, "csv", config, submit_findings(profile, config, "csv"))
         prepared = prepare_arrays(path, "csv", config.data, config.task)
     monitor = HealthMonitor(config.task, prepared.X_train, prepared.y_train)
     history = fit_run(config, prepared, seed, [], health=monitor)

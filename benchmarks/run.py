@@ -17,6 +17,7 @@ from benchmarks.bench_common import Figure, machine
 BENCHMARKS = {
     "training": ("benchmarks.bench_training", "training phase: fast path vs plain model.fit"),
     "health": ("benchmarks.bench_health", "health monitor: watched vs unwatched fit"),
+    "submit": ("benchmarks.bench_submit", "data checks at submit: submit with vs without them, profile size"),
     "end_to_end": ("benchmarks.bench_end_to_end", "end to end through the API vs the plain script"),
     "api_load": ("benchmarks.bench_api_load", "API under load: pollers, plots, SSE fan-out"),
     "throughput": ("benchmarks.bench_throughput", "small jobs per minute, one worker vs two"),

@@ -124,7 +124,11 @@ class Job(BaseModel):
     )
     estimate: CostEstimate | None = None
     cudnn: CudnnReport | None = None
-    findings: list[Finding] = Field(default_factory=list, description="Data checks, made before the first epoch.")
+    findings: list[Finding] = Field(
+        default_factory=list,
+        description="Data checks: decided at submit from the upload's sketch where it can; the rest "
+        '(not_evaluated, evidence {"deferred_to": "worker"}) by the worker before the first epoch.',
+    )
     stopped: list[RuleStop] = Field(default_factory=list, description="Runs that training.stop_on ended early.")
     links: JobLinks
 

@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from benchmarks.bench_fault_corpus import FAULTS, HEALTHY, Case, issues
+from diagnosis.findings.data import RULES as DATA_RULES
 from tests.helpers import upload, wait_for
 
 SEED = 0
@@ -21,6 +22,11 @@ def train(client, case: Case, **training) -> tuple[dict, dict]:
     body["training"] = {**body.get("training", {}), "seed": SEED, **training}
     submitted = client.post("/v1/jobs", json=body)
     assert submitted.status_code == 202, submitted.text
+    # The data rules are decided at submit on the upload's sketch (these tables are small).
+    at_submit = submitted.json()["findings"]
+    assert {f["rule"] for f in at_submit if f["status"] != "not_evaluated"} >= {
+        "constant_target", "too_few_windows", "target_leakage"}
+    assert issues(at_submit) >= case.expect & set(DATA_RULES)  # a data fault is known before training
     done = wait_for(client, submitted.json()["id"], timeout_s=240)
     assert done["status"] == "succeeded", done
     diagnosis = client.get(done["links"]["diagnosis"]).json()

@@ -1,25 +1,37 @@
-"""The data checks made at submit time: each rule on data that breaks it and on data that does
-not, through ``worker.data_checks.resolve_and_check`` on real files (CSV and NPZ)."""
+"""The data checks: each rule on data that breaks it and on data that does not, on real files (CSV
+and NPZ) through the worker's check of the file (``worker.data_checks.check_data``), and for tables
+also through the submit-time check on the sketch stored at upload (``service.data_findings``),
+which must give exactly the same findings."""
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from core.cost import parameter_count
+from core.data import inspect_dataset
 from core.job_config import JobConfig
+from service.data_findings import submit_findings
 from tests.helpers import classic_csv, csv_bytes
-from worker.data_checks import resolve_and_check
+from worker.data_checks import check_data
 
 
 def check(tmp_path: Path, content: bytes, fmt: str = "csv", **config) -> dict[str, dict]:
     path = tmp_path / f"data.{fmt}"
     path.write_bytes(content)
     job = JobConfig.model_validate({"dataset_id": "ds_test", **config})
-    _, findings = resolve_and_check(path, fmt, job)
+    findings = check_data(path, fmt, job, None)
     assert all(f["status"] in ("ok", "issue_found", "not_evaluated") for f in findings)
+    profile = inspect_dataset(path, path.name, max_bytes=1 << 30, profile=True).get("profile")
+    stored = json.loads(json.dumps(profile))  # as Redis keeps it
+    at_submit = submit_findings(stored, job, fmt)
+    if fmt == "npz":
+        assert {f["status"] for f in at_submit} == {"not_evaluated"}
+    else:
+        assert json.loads(json.dumps(at_submit)) == json.loads(json.dumps(findings))
     return {f["rule"]: f for f in findings}
 
 
@@ -157,6 +169,7 @@ def test_no_validation_part_leaves_those_rules_not_evaluated(tmp_path):
     found = check(tmp_path, classic_csv(rows=100), data={"target": "label", "validation_split": 0})
     assert found["duplicate_windows"]["status"] == "not_evaluated"
     assert found["label_shift"]["status"] == "not_evaluated"
+    assert found["constant_target"]["status"] == found["class_imbalance"]["status"] == "ok"  # the rest still run
 
 
 @pytest.mark.parametrize("model", [

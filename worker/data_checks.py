@@ -1,15 +1,17 @@
-"""The data checks made before training: the job's data resolved against the dataset, then the
-rules of ``diagnosis.findings.data`` run on it (NumPy only, on raw rows, no TensorFlow).
+"""The worker's data checks: the job's data resolved against the dataset file, then the rules of
+``diagnosis.findings.data`` run on it (NumPy only, on raw rows, no TensorFlow).
 
-The worker runs them when it picks a job up, before the first epoch: submit resolves the config
-from the profile stored at upload and reads no file, and these checks need the values.
+Submit already ran them on the sketch stored at upload (``service.data_findings``) where the
+sketch could decide. The worker, reading the file anyway, is the authority for the rest: it runs
+before the first epoch and fills in what submit left ``not_evaluated``; when submit decided every
+rule it reads nothing more.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-
-import numpy as np
+from typing import Any
 
 from core.cost import parameter_count
 from core.data.spec import ACCEPTED, resolve
@@ -21,38 +23,29 @@ from diagnosis.findings import data as rules
 log = get_logger("worker.data_checks")
 
 
-def resolve_and_check(path: Path, fmt: str, config: JobConfig) -> tuple[dict, list[dict]]:
-    """(the resolved data spec, the data findings). A config that cannot work with the dataset
-    raises ``DatasetError`` as ``resolve_spec`` does; a check that fails on odd data is reported
-    as not evaluated, never as an error of the request."""
-    resolved = resolve(path, fmt, config.data, config.task)
-    spec = resolved.spec
+def check_data(path: Path, fmt: str, config: JobConfig, submitted: Sequence[dict[str, Any]] | None) -> list[dict]:
+    """The job's data findings: ``submitted`` (those of the submit-time check, None for a job
+    submitted before it existed) completed by a full check of the file. A check that fails on odd
+    data is reported as not evaluated, never as an error of the job."""
+    if not rules.undecided(submitted):
+        return [dict(f) for f in submitted or []]
     try:
-        findings = rules.evaluate(_facts(path, fmt, config, resolved))
-    except Exception as exc:  # noqa: BLE001 - the checks advise; they must never refuse a valid job
+        resolved = resolve(path, fmt, config.data, config.task)
+        spec = resolved.spec
+        columns = None
+        if resolved.X is None:
+            scan = scan_table(path, fmt, max_bytes=ACCEPTED, numbers=frozenset(spec["features"]))
+            columns = scan.values
+        facts = rules.facts_for(
+            config.task,
+            resolved.targets.y,
+            spec,
+            parameters=parameter_count(config, spec),
+            columns=columns,
+            X=resolved.X,
+        )
+        checked = rules.evaluate(facts)
+    except Exception as exc:  # noqa: BLE001 - the checks advise; they must never fail a valid job
         log.warning("data_checks_failed", error=str(exc), exc_info=True)
-        findings = rules.not_evaluated(f"The data checks could not run on this dataset ({type(exc).__name__}).")
-    return spec, findings
-
-
-def _facts(path: Path, fmt: str, config: JobConfig, resolved) -> rules.DataFacts:
-    spec = resolved.spec
-    if resolved.X is not None:
-        inputs: rules.Rows | rules.Windows = rules.Windows(np.asarray(resolved.X))
-    else:
-        names = spec["features"]
-        scan = scan_table(path, fmt, max_bytes=ACCEPTED, numbers=frozenset(names))
-        rows = np.column_stack([scan.values[n] for n in names]).astype(np.float64)
-        inputs = rules.Rows(rows, list(names), int(spec["window"]), int(spec["horizon"]))
-    mapping = spec.get("class_mapping")
-    class_names = [label for label, _ in sorted(mapping.items(), key=lambda item: item[1])] if mapping else None
-    parameters = parameter_count(config, spec)
-    return rules.DataFacts(
-        task=config.task,
-        y=np.asarray(resolved.targets.y),
-        train=int(spec["train_samples"]),
-        scale=config.data.scale,
-        inputs=inputs,
-        parameters=parameters,
-        class_names=class_names or [],
-    )
+        checked = rules.not_evaluated(f"The data checks could not run on this dataset ({type(exc).__name__}).")
+    return rules.merge(submitted, checked)

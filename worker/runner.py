@@ -30,7 +30,7 @@ from diagnosis.baseline import baseline_loss
 from diagnosis.engine import diagnose
 from worker import devices
 from worker.callbacks import EpochRecorder, MemoryBudgetExceeded, MemoryGuard, StopWhen, rss_bytes
-from worker.data_checks import resolve_and_check
+from worker.data_checks import check_data
 from worker.health import HealthMonitor
 from worker.model_export import KeepWeights, save_model
 from worker.training import fit_run
@@ -280,9 +280,10 @@ class JobRunner:
             raise JobFailed("invalid_dataset", exc.detail) from exc
         guard.check()
         baseline = baseline_loss(config.task, prepared.y_train, prepared.y_val)
-        # The data checks run here, before the first epoch, not at submit: submit resolves the
-        # config from the profile stored at upload and reads no file (issue 13).
-        _, data_findings = resolve_and_check(path, meta["format"], config)
+        # Submit checked what the upload sketch could decide; the file settles the rest here,
+        # before the first epoch (worker/data_checks.py).
+        job = self.jobs.get(tenant, job_id)
+        data_findings = check_data(path, meta["format"], config, job.data_findings if job is not None else None)
         self.lifecycle.annotate(claim, data_spec=prepared.spec, baseline_loss=baseline, data_findings=data_findings)
 
         runs, epochs = config.training.repeats, config.training.epochs

@@ -14,6 +14,7 @@ from pathlib import Path
 from core.data.detect import detect_format
 from core.data.errors import DatasetError
 from core.data.npz import read_npz
+from core.data.sketch import SketchBuilder
 from core.data.tables import scan_table
 
 
@@ -35,7 +36,8 @@ def inspect_dataset(
             "columns": None,
             "shape": {"X": list(arrays.X.shape), "y": list(arrays.y.shape)},
         }
-    scan = scan_table(path, fmt, max_bytes=max_bytes, max_columns=max_columns)
+    sketch = SketchBuilder() if profile else None
+    scan = scan_table(path, fmt, max_bytes=max_bytes, max_columns=max_columns, sink=sketch)
     if scan.rows < 2:
         raise DatasetError(
             422, f"The file has {scan.rows} data row(s) after the header; at least 2 are needed to train."
@@ -58,5 +60,6 @@ def inspect_dataset(
     if profile:
         # Stored beside the dataset: a job's data config is checked against it at submit time
         # without reading the file again (core.data.spec.resolve_from_profile).
-        info["profile"] = scan.profile()
+        # The sketch (the values, for a table small enough) lets the data checks run at submit too.
+        info["profile"] = {**scan.profile(), "sketch": sketch.finish(scan) if sketch is not None else None}
     return info

@@ -109,8 +109,12 @@ def resolve(path: Path, fmt: str, data: DataConfig, task: str) -> Resolved:
 
 
 def _resolve_table(path: Path, fmt: str, data: DataConfig, task: str) -> Resolved:
+    return resolve_scan(scan_table(path, fmt, max_bytes=ACCEPTED, labels=data.target), fmt, data, task)
+
+
+def resolve_scan(scan: TableScan, fmt: str, data: DataConfig, task: str) -> Resolved:
+    """`resolve` on a table already read (its target's values in ``scan.values``)."""
     target = data.target
-    scan = scan_table(path, fmt, max_bytes=ACCEPTED, labels=target)
     problems: list[tuple[str, str]] = []
     _check_target(scan, fmt, target, task, problems)
     features, unused = _pick_features(scan, data, problems)

@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -172,6 +172,14 @@ class TableScan:
         return cls(profile["format"], profile["rows"], columns)
 
 
+class BlockSink(Protocol):
+    """Sees every block of every column as the scan reads it (core.data.sketch.SketchBuilder)."""
+
+    def reset(self) -> None: ...
+
+    def add(self, name: str, text: pa.Array, numbers: pa.Array | None) -> None: ...
+
+
 def scan_table(
     path: Path,
     fmt: str,
@@ -180,13 +188,14 @@ def scan_table(
     numbers: frozenset[str] = frozenset(),
     labels: str | None = None,
     max_columns: int | None = None,
+    sink: BlockSink | None = None,
 ) -> TableScan:
     """Read the whole table once, checking its structure. Keep the values of the `numbers`
     columns while they are numeric (a text one is the caller's to report) and of the `labels`
     column as numbers or as text, whichever it turns out to hold. `max_columns`: a wider table
-    is refused (422) from its header alone."""
+    is refused (422) from its header alone. `sink` sees every block of every column."""
     if fmt != "csv":
-        return _scan(fmt, *_parquet_batches(path, max_bytes, max_columns), numbers, labels)
+        return _scan(fmt, *_parquet_batches(path, max_bytes, max_columns), numbers, labels, sink)
     _check_text(path)
     if max_columns is not None:
         # From the first line alone: a 20,000-column header is refused before pyarrow parses a block.
@@ -194,7 +203,7 @@ def scan_table(
     names, text_columns = _csv_header(path, max_columns)
     for attempt in range(_MAX_RETYPES + 1):
         try:
-            return _scan(fmt, *_csv_batches(path, names, text_columns), numbers, labels)
+            return _scan(fmt, *_csv_batches(path, names, text_columns), numbers, labels, sink)
         except _Retype as retype:
             # A column that looked numeric in the first block holds text further down: read it
             # as text from the start. Past a few such surprises, every column is read as text.
@@ -211,14 +220,19 @@ def _scan(
     finish: Callable[[], None],
     numbers: frozenset[str],
     labels: str | None,
+    sink: BlockSink | None = None,
 ) -> TableScan:
     facts = [ColumnFacts(n) for n in names]
+    if sink is not None:
+        sink.reset()  # a CSV read again with a column retyped starts over
     kept: dict[str, list[pa.Array]] = {n: [] for n in names if n in numbers or n == labels}
     label_text: list[pa.Array] = []
     rows = 0
     for batch in batches:
         for col_facts, col in zip(facts, batch.columns):
             text, as_numbers = _observe(col_facts, col, rows, one_line=fmt == "csv")
+            if sink is not None:
+                sink.add(col_facts.name, text, as_numbers)
             if as_numbers is not None and not (pa.types.is_string(text.type) or pa.types.is_large_string(text.type)):
                 col_facts.labels.add_numbers(as_numbers, rows)
             elif pa.types.is_string(text.type) or pa.types.is_large_string(text.type):

@@ -77,6 +77,39 @@ class DataFacts:
     class_names: Sequence[str] = ()  # the original label of each class index; empty for regression
 
 
+def facts_for(
+    task: str,
+    y: np.ndarray,
+    spec: Mapping[str, Any],
+    *,
+    parameters: int,
+    columns: Mapping[str, np.ndarray] | None = None,
+    X: np.ndarray | None = None,
+) -> DataFacts:
+    """The facts of a resolved job (``spec``: the job's ``data_spec``; ``y``: its encoded targets):
+    a table's raw ``columns`` by name, or NPZ samples ``X``. The one place both the submit-time
+    and the worker's checks build them, so that both see the same numbers."""
+    inputs: Rows | Windows
+    if X is not None:
+        inputs = Windows(np.asarray(X))
+    else:
+        assert columns is not None, "a table's checks need its feature columns"
+        names = list(spec["features"])
+        rows = np.column_stack([columns[n] for n in names]).astype(np.float64)
+        inputs = Rows(rows, names, int(spec["window"]), int(spec["horizon"]))
+    mapping = spec.get("class_mapping")
+    class_names = [label for label, _ in sorted(mapping.items(), key=lambda item: item[1])] if mapping else []
+    return DataFacts(
+        task=task,
+        y=np.asarray(y),
+        train=int(spec["train_samples"]),
+        scale=str(spec["scale"]),
+        inputs=inputs,
+        parameters=parameters,
+        class_names=class_names,
+    )
+
+
 def not_evaluated(
     reason: str = "No dataset was checked before training (a history trained elsewhere, or a job "
     "submitted before these checks existed).",
@@ -84,9 +117,46 @@ def not_evaluated(
     return [finding(rule, NOT_EVALUATED, message=reason) for rule in RULES]
 
 
-def evaluate(facts: DataFacts) -> list[dict[str, Any]]:
+# Marks a finding the submit-time check left to the worker (its evidence says so), as against
+# one that does not apply (a regression has no classes): only the former waits for the file.
+DEFERRED = {"deferred_to": "worker"}
+
+
+def deferred(rule: str, reason: str) -> dict[str, Any]:
+    return finding(rule, NOT_EVALUATED, evidence=DEFERRED, message=reason)
+
+
+def all_deferred(reason: str) -> list[dict[str, Any]]:
+    return [deferred(rule, reason) for rule in RULES]
+
+
+def _waits(f: Mapping[str, Any] | None) -> bool:
+    return f is None or (f.get("status") == NOT_EVALUATED and f.get("evidence") == DEFERRED)
+
+
+def merge(submitted: Sequence[Mapping[str, Any]] | None, checked: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One finding per rule: what the submit-time check decided, and the worker's full check for
+    what it left to the worker."""
+    decided = {f["rule"]: f for f in submitted or [] if not _waits(f)}
+    by_rule = {f["rule"]: f for f in checked}
     return [
-        check(facts)
+        dict(decided.get(rule) or by_rule.get(rule) or finding(rule, NOT_EVALUATED, message="Not checked."))
+        for rule in RULES
+    ]
+
+
+def undecided(findings: Sequence[Mapping[str, Any]] | None) -> bool:
+    """Whether some data rule still waits for the worker's check (every one for a job submitted
+    before the submit-time check existed)."""
+    by_rule = {f.get("rule"): f for f in findings or []}
+    return any(_waits(by_rule.get(rule)) for rule in RULES)
+
+
+def evaluate(facts: DataFacts, skip: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    """Every rule on ``facts``; ``skip`` maps rules left to the worker to the reason given."""
+    skip = skip or {}
+    return [
+        deferred(check.__name__, skip[check.__name__]) if check.__name__ in skip else check(facts)
         for check in (
             constant_target,
             class_imbalance,
@@ -97,6 +167,24 @@ def evaluate(facts: DataFacts) -> list[dict[str, Any]]:
             label_shift,
         )
     ]
+
+
+def work(facts: DataFacts) -> dict[str, float]:
+    """Rough element operations of the rules whose cost is not linear in the data: the window
+    keys of ``duplicate_windows`` (samples × window) and the column comparisons of
+    ``target_leakage`` (shifts × features, each over up to ``max_rows`` rows). The submit-time
+    check leaves a rule past its budget to the worker."""
+    samples = min(len(facts.y), int(LEAKAGE_PARAMETERS["max_rows"]))
+    if isinstance(facts.inputs, Rows):
+        shifts = facts.inputs.window + int(LEAKAGE_PARAMETERS["extra_shifts"])
+        columns = min(facts.inputs.features.shape[1], _MAX_LEAK_COLUMNS)
+        return {
+            DUPLICATE_WINDOWS: float(len(facts.y) * facts.inputs.window),
+            TARGET_LEAKAGE: float(shifts * columns * samples),
+        }
+    X = facts.inputs.X
+    positions = min(X.shape[1] * X.shape[2], _MAX_LEAK_COLUMNS)
+    return {DUPLICATE_WINDOWS: float(X.size), TARGET_LEAKAGE: float(positions * samples)}
 
 
 def _classification(task: str) -> bool:
@@ -114,7 +202,8 @@ def _class_label(facts: DataFacts, index: int) -> str:
 def constant_target(facts: DataFacts) -> dict[str, Any]:
     parameters = dict(CONSTANT_PARAMETERS)
     y = np.asarray(facts.y[: facts.train], dtype=np.float64).reshape(facts.train, -1)
-    _, counts = np.unique(y, axis=0, return_counts=True)
+    # One target per sample (the usual case): a flat unique, several times faster than by rows.
+    _, counts = np.unique(y[:, 0] if y.shape[1] == 1 else y, axis=None if y.shape[1] == 1 else 0, return_counts=True)
     mode_share = float(counts.max() / len(y))
     std = float(y.std(axis=0).max())
     scale = float(max(np.abs(y).mean(), 1e-12))
@@ -354,6 +443,20 @@ def _copies(column: np.ndarray, target: np.ndarray, classification: bool, min_co
     return abs(float(np.corrcoef(column, target)[0, 1])) >= min_correlation
 
 
+def _correlated_columns(columns: np.ndarray, target: np.ndarray, min_correlation: float) -> list[int]:
+    """Columns (the rows of ``columns``: features × samples) that may be an affine copy of
+    ``target``, all at once (one vectorised pass instead of a correlation per column): the
+    candidates ``_copies`` then confirms. A column with non-finite values is always a candidate
+    (``_copies`` handles it)."""
+    finite = np.isfinite(columns).all(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        centred = columns - columns.mean(axis=1, keepdims=True)
+        t = target - target.mean()
+        r = np.abs(centred @ t) / np.sqrt(np.einsum("ij,ij->i", centred, centred) * float(t @ t))
+    # A little below the threshold: the confirmation uses np.corrcoef, whose rounding differs.
+    return [f for f in range(len(columns)) if not finite[f] or r[f] >= min_correlation - 1e-9]
+
+
 def target_leakage(facts: DataFacts) -> dict[str, Any]:
     parameters = dict(LEAKAGE_PARAMETERS)
     classification = _classification(facts.task)
@@ -393,16 +496,23 @@ def target_leakage(facts: DataFacts) -> dict[str, Any]:
     shifts = range(rows.horizon, rows.horizon + rows.window + int(parameters["extra_shifts"]))
     samples = min(len(y), limit)
     checked = 0
+    # Features × rows, contiguous (only the rows any shift reads: start + hi < samples + window):
+    # each shift's columns are then cheap slices to reduce along.
+    by_column = np.ascontiguousarray(rows.features[: samples + rows.window, :_MAX_LEAK_COLUMNS].T)
     for s in shifts:
         start = first_target_row - s  # feature row aligned with sample 0's target
         lo = max(0, -start)
         hi = min(samples, len(rows.features) - start)
         if hi - lo < 3:
             continue
-        for f, name in enumerate(rows.names[:_MAX_LEAK_COLUMNS]):
-            checked += 1
-            column = rows.features[start + lo : start + hi, f]
-            if _copies(column, y[lo:hi], classification, parameters["min_correlation"]):
+        block = by_column[:, start + lo : start + hi]
+        candidates = (
+            range(len(block)) if classification else _correlated_columns(block, y[lo:hi], parameters["min_correlation"])
+        )
+        checked += len(block)
+        for f in candidates:
+            name = rows.names[f]
+            if _copies(block[f], y[lo:hi], classification, parameters["min_correlation"]):
                 seen = s - rows.horizon  # rows before the window's end where the answer sits
                 where = (
                     "in the window's last row"
@@ -440,10 +550,10 @@ def _psi(expected: np.ndarray, actual: np.ndarray) -> float:
 
 def label_shift(facts: DataFacts) -> dict[str, Any]:
     parameters = dict(SHIFT_PARAMETERS)
+    if len(facts.y) == facts.train:
+        return finding(LABEL_SHIFT, NOT_EVALUATED, parameters=parameters, message="No validation part.")
     y_train = np.asarray(facts.y[: facts.train], dtype=np.float64).reshape(facts.train, -1)[:, 0]
     y_val = np.asarray(facts.y[facts.train :], dtype=np.float64).reshape(len(facts.y) - facts.train, -1)[:, 0]
-    if len(y_val) == 0:
-        return finding(LABEL_SHIFT, NOT_EVALUATED, parameters=parameters, message="No validation part.")
     if _classification(facts.task):
         classes = int(max(y_train.max(), y_val.max())) + 1
         train_counts = np.bincount(y_train.astype(int), minlength=classes).astype(float)

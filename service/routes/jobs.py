@@ -22,6 +22,7 @@ from core.lifecycle import NOT_SENT, SubmitRefused
 from core.trained_models import delete_model_files
 from core.webhooks.targets import AllowList, TargetRefused, check
 from service import quotas
+from service.data_findings import submit_findings
 from service.deps import ContainerDep, Jobs, Tenant
 from service.edge import ID_PATTERNS
 from service.limits import cost_errors, limit_errors, raise_if_any
@@ -147,7 +148,8 @@ def _accept(config: JobConfig, tenant: str, container: ContainerDep) -> JobRecor
         data_spec=spec,
         estimate=cost.as_dict(),
         cudnn=cudnn_eligibility(config),
-        data_findings=None,  # checked by the worker before the first epoch
+        # What the upload sketch decides now; the worker fills in the rest before the first epoch.
+        data_findings=submit_findings(profile, config, meta["format"]),
     )
     try:
         # The quotas are checked in the same step as the write: racing submits never overshoot.
