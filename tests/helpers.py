@@ -113,6 +113,24 @@ def start_worker(settings: Settings, name: str) -> subprocess.Popen:
     return subprocess.Popen(worker_command(settings, name), env=env, start_new_session=True)
 
 
+def wait_until_answering(url: str, process: subprocess.Popen, timeout_s: float = 180) -> httpx.Response:
+    """Polls ``url`` (a probe of a process the test started) until it answers 200; raises if the
+    process exits first or the time runs out."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            response = httpx.get(url, timeout=2)
+            if response.status_code == 200:
+                return response
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None:
+            raise RuntimeError(f"{url} never answered: the process exited with {process.returncode}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{url} did not answer within {timeout_s:g} s")
+        time.sleep(0.3)
+
+
 def wait_for_worker(client: redis.Redis, hostname_prefix: str, process: subprocess.Popen) -> None:
     deadline = time.monotonic() + WORKER_START_S
     while time.monotonic() < deadline:

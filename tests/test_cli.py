@@ -8,10 +8,11 @@ import subprocess
 import sys
 import time
 
-import httpx
 import psutil
+import pytest
 
 from core.embedded_redis import free_port
+from tests.helpers import wait_until_answering
 
 BIN = os.path.join(os.path.dirname(sys.executable), "lstm-doctor")
 
@@ -23,17 +24,10 @@ def test_serve_starts_everything_and_ctrl_c_leaves_nothing(tmp_path):
     env.pop("LSTM_DOCTOR_REDIS_URL", None)
     serve = subprocess.Popen([BIN, "serve"], env=env, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
-                if ready.status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert serve.poll() is None, serve.stderr.read()
-            assert time.monotonic() < deadline, "serve never became ready"
-            time.sleep(0.5)
+        try:
+            ready = wait_until_answering(f"http://127.0.0.1:{port}/readyz", serve)
+        except RuntimeError as exc:
+            pytest.fail(f"{exc}\n{serve.stderr.read() if serve.poll() is not None else ''}")
         assert ready.json()["workers"], ready.json()
         family = psutil.Process(serve.pid).children(recursive=True)
         names = " ".join(" ".join(p.cmdline()) for p in family)

@@ -11,11 +11,11 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 import psutil
 import pytest
 
 from core.embedded_redis import free_port
+from tests.helpers import wait_until_answering
 
 BIN = os.path.join(os.path.dirname(sys.executable), "lstm-doctor")
 
@@ -31,17 +31,11 @@ def start_serve(tmp_path, command: list[str] | None = None) -> tuple[subprocess.
     # A session of its own: a signal sent to the group (as `timeout` does) stays out of pytest's.
     serve = subprocess.Popen(command or [BIN, "serve"], env=env, cwd=ROOT, stderr=subprocess.DEVNULL,
                              start_new_session=command is not None)
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if serve.poll() is not None or time.monotonic() > deadline:
-            serve.kill()
-            pytest.fail(f"serve never became ready (exit {serve.poll()})")
-        time.sleep(0.5)
+    try:
+        wait_until_answering(f"http://127.0.0.1:{port}/readyz", serve)
+    except RuntimeError as exc:
+        serve.kill()
+        pytest.fail(f"serve never became ready: {exc}")
     family = psutil.Process(serve.pid).children(recursive=True)
     names = " ".join(" ".join(p.cmdline()) for p in family)
     assert "redis-server" in names and "celery" in names and "service.cli api" in names, names

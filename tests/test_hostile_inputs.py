@@ -30,7 +30,7 @@ import redis
 from core.blobs import LocalBlobStore
 from core.embedded_redis import EmbeddedRedis, free_port
 from service.app import create_app
-from tests.helpers import ServerThread, classic_csv, csv_bytes
+from tests.helpers import ServerThread, classic_csv, csv_bytes, wait_until_answering
 
 CORPUS = Path(__file__).parent / "corpus" / "malformed"
 CASES = json.loads((CORPUS / "EXPECTED.json").read_text())["cases"]
@@ -67,16 +67,7 @@ class ApiProcess:
         }
         self.process = subprocess.Popen([sys.executable, "-m", "service.cli", "api"], env=env, start_new_session=True)
         self.peak_rss = 0
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the API process did not start")
-            time.sleep(0.2)
+        wait_until_answering(f"{self.url}/healthz", self.process, timeout_s=120)
 
     @property
     def url(self) -> str:
