@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body
 from pydantic import BaseModel, Field
 
+from core.job_config import WebhookEvent
 from core.webhooks.signing import SecretStore
 from service.deps import ContainerDep, Jobs, Tenant
 from service.lookups import job_or_404
@@ -26,7 +27,7 @@ class Attempt(BaseModel):
 
 class Delivery(BaseModel):
     id: str = Field(description="The `webhook-id` header: the same on every attempt, for dropping duplicates.")
-    event: Literal["running", "epoch", "succeeded", "failed", "cancelled"]
+    event: WebhookEvent
     type: str
     url: str
     status: Literal["pending", "succeeded", "failed"] = Field(
