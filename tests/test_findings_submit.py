@@ -61,7 +61,11 @@ def test_large_string_labels_are_kept_too(tmp_path):
     assert scan is not None and list(scan.values["move"]) == labels
 
 
-def test_a_table_past_the_bound_keeps_no_values_and_its_checks_wait_for_the_worker(tmp_path):
+def decided(findings: list[dict]) -> dict[str, dict]:
+    return {f["rule"]: f for f in findings if f.get("evidence") != rules.DEFERRED}
+
+
+def test_a_table_past_the_bound_keeps_no_values_and_its_profile_decides_what_needs_none(tmp_path):
     rows = SKETCH_CELLS // 2 + 1  # two numeric columns: one row past the bound
     x = np.random.default_rng(1).random(rows)
     path = tmp_path / "big.csv"
@@ -71,12 +75,64 @@ def test_a_table_past_the_bound_keeps_no_values_and_its_checks_wait_for_the_work
     assert len(json.dumps(profile)) < 4096  # column facts and the label values only
     job = JobConfig.model_validate({"dataset_id": "ds_test", "data": {"target": "label"}})
     at_submit = submit_findings(profile, job, "csv")
-    assert {f["status"] for f in at_submit} == {"not_evaluated"}
-    assert "too large for the upload sketch" in at_submit[0]["message"]
-    # The worker decides them all from the file: here the 20:1 imbalance.
+    # Sizes and config decide these; the class counts of the training part need the values.
+    assert set(decided(at_submit)) == {"too_few_windows", "feature_scales"}
+    waiting = [f for f in at_submit if f["evidence"] == rules.DEFERRED]
+    assert {f["rule"] for f in waiting} == {"constant_target", "class_imbalance", "duplicate_windows",
+                                          "target_leakage", "label_shift"}
+    assert all("too large for the upload sketch" in f["message"] for f in waiting)
+    # What submit decided is what the worker's full check of the file finds.
+    full = {f["rule"]: f for f in check_data(path, "csv", job, None)}
+    assert all(full[rule] == f for rule, f in decided(at_submit).items())
+    # The worker decides the rest from the file: here the 20:1 imbalance.
     filled = {f["rule"]: f for f in check_data(path, "csv", job, at_submit)}
     assert filled["class_imbalance"]["status"] == "issue_found"
-    assert not rules.undecided(list(filled.values()))
+    assert filled == full and not rules.undecided(list(filled.values()))
+
+
+def big_regression(path: Path, target: np.ndarray, scale: str, split: float, parameters: int = 0) -> list[dict]:
+    """Submit's findings for a regression on ``target`` (past the sketch's bound), after checking
+    that every one it decided equals the worker's full check of the file; returns them."""
+    rows = len(target)
+    rng = np.random.default_rng(5)
+    path.write_bytes(csv_bytes({"a": rng.random(rows).round(4), "b": (rng.random(rows) * 1e4).round(1),
+                                "y": target}))
+    profile = profile_of(path)
+    assert profile["sketch"] is None
+    job = JobConfig.model_validate({"dataset_id": "ds_test", "task": "regression",
+                                    "model": {"layers": [{"units": 4 + parameters}]},
+                                    "data": {"target": "y", "scale": scale, "validation_split": split}})
+    at_submit = submit_findings(profile, job, "csv")
+    full = {f["rule"]: f for f in check_data(path, "csv", job, None)}
+    assert decided(at_submit) and all(full[rule] == f for rule, f in decided(at_submit).items())
+    assert rules.merge(at_submit, list(full.values())) == list(full.values())
+    return at_submit
+
+
+def test_a_big_table_decides_every_rule_its_profile_proves_as_the_worker_does(tmp_path):
+    rows = SKETCH_CELLS // 3 + 7
+    path = tmp_path / "big.csv"
+    # A constant target, no validation part, unscaled inputs of different sizes.
+    found = decided(big_regression(path, np.full(rows, 2.5), "none", 0.0))
+    assert found["constant_target"]["status"] == "issue_found"
+    assert found["constant_target"]["evidence"]["distinct_values"] == 1
+    assert found["class_imbalance"]["status"] == "not_evaluated"  # regression: no classes
+    assert found["duplicate_windows"]["status"] == found["label_shift"]["status"] == "not_evaluated"
+    assert "feature_scales" not in found and "target_leakage" not in found  # they need the values
+    # Constant over the training part only (it moves in the validation part): still proven.
+    moving = np.where(np.arange(rows) < rows * 0.9, 1.0, 3.0)
+    found = decided(big_regression(path, moving, "standard", 0.2))
+    assert found["constant_target"]["status"] == "issue_found" and found["feature_scales"]["status"] == "ok"
+    assert "label_shift" not in found and "duplicate_windows" not in found
+    # One other value inside the training part: the profile cannot count them, the worker does.
+    blip = np.zeros(rows)
+    blip[rows // 3] = 1.0
+    found = decided(big_regression(path, blip, "standard", 0.2))
+    assert "constant_target" not in found
+    # Too many parameters for the training windows, decided from the sizes alone.
+    found = decided(big_regression(path, np.arange(rows) % 7 * 0.5, "minmax", 0.5, parameters=200))
+    assert found["too_few_windows"]["status"] == "issue_found"
+    assert set(found) == {"class_imbalance", "too_few_windows", "feature_scales"}
 
 
 def test_a_sketch_at_the_bound_is_bounded(tmp_path):
@@ -130,19 +186,29 @@ def test_a_constant_classification_target_is_refused_naming_the_column(client):
     assert problem["errors"][0]["loc"][-1] == "target"
 
 
-def test_the_worker_fills_in_what_the_sketch_could_not_decide(client, worker):
+def test_the_worker_fills_in_what_the_sketch_could_not_decide(client, worker, tmp_path):
     rows = SKETCH_CELLS // 2 + 1
     x = np.random.default_rng(4).random(rows)
     dataset = upload(client, csv_bytes({"x": x.round(5), "label": (x > 20 / 21).astype(int)}), "big.csv").json()
     submitted = client.post("/v1/jobs", json={"dataset_id": dataset["id"], "data": {"target": "label"},
                                               "training": {"epochs": 1, "batch_size": 4096}})
     assert submitted.status_code == 202, submitted.text
-    assert {f["status"] for f in submitted.json()["findings"]} == {"not_evaluated"}
+    at_submit = decided(submitted.json()["findings"])
+    assert set(at_submit) == {"too_few_windows", "feature_scales"}  # the profile decides these
     done = wait_for(client, submitted.json()["id"], timeout_s=240)
     assert done["status"] == "succeeded", done
     found = {f["rule"]: f for f in done["findings"]}
     assert found["class_imbalance"]["status"] == "issue_found"
     assert not rules.undecided(done["findings"])
+    # What submit decided is what a full check of the same file finds (the job keeps submit's).
+    path = tmp_path / "big.csv"
+    path.write_bytes(csv_bytes({"x": x.round(5), "label": (x > 20 / 21).astype(int)}))
+    job = JobConfig.model_validate({"dataset_id": dataset["id"], "data": {"target": "label"},
+                                    "training": {"epochs": 1, "batch_size": 4096}})
+    full = {f["rule"]: f for f in check_data(path, "csv", job, None)}
+    shown = {rule: {k: v for k, v in f.items() if v is not None} for rule, f in at_submit.items()}  # the API
+    assert {rule: full[rule] for rule in at_submit} == shown  # shows an absent recommendation as null
+    assert {rule: f["status"] for rule, f in found.items()} == {rule: f["status"] for rule, f in full.items()}
     diagnosis = client.get(done["links"]["diagnosis"]).json()
     # The final diagnosis keeps the merged set (its numbers rounded for display).
     assert {f["rule"]: f["status"] for f in diagnosis["findings"] if f["rule"] in rules.RULES} == {

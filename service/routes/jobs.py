@@ -149,7 +149,7 @@ def _accept(config: JobConfig, tenant: str, container: ContainerDep) -> JobRecor
         estimate=cost.as_dict(),
         cudnn=cudnn_eligibility(config),
         # What the upload sketch decides now; the worker fills in the rest before the first epoch.
-        data_findings=submit_findings(profile, config, meta["format"]),
+        data_findings=submit_findings(profile, config, meta["format"], spec=spec),
     )
     try:
         # The quotas are checked in the same step as the write: racing submits never overshoot.
