@@ -57,17 +57,40 @@ class HistoryNotRecorded(Exception):
 
 
 @dataclass
-class EpochLog:
-    """One run's epochs, kept here until Redis has them: a failed write is retried with the next
-    epoch (and at the end of the run), never dropped, and never stored twice."""
+class _Unstored:
+    """One run's records kept here until Redis has them: a failed write is retried with the next
+    record (and at the end of the run), never dropped, and never stored twice (each is stored by
+    its index)."""
 
     lifecycle: Lifecycle
     claim: Claim
     run: int
+    entries: list[dict[str, Any]] = field(default_factory=list, kw_only=True)
+    stored: int = field(default=0, kw_only=True)
+    what = "record(s)"  # in the message when they could not be stored
+
+    def _write(self, start: int, entries: list[dict[str, Any]]) -> int:
+        """Stores ``entries`` from index ``start`` (1-based); returns how many Redis holds now."""
+        raise NotImplementedError
+
+    def flush(self) -> None:
+        """Raises ``Fenced`` when the attempt lost the job, a RedisError when Redis is away."""
+        while self.stored < len(self.entries):
+            stored = self._write(self.stored + 1, self.entries[self.stored :])
+            # Below start - 1: Redis lost some (restarted from an older file); resend from there.
+            self.stored = min(stored, len(self.entries))
+
+    def flush_within(self, seconds: float) -> None:
+        _retry_within(self.flush, seconds, lambda: f"{len(self.entries) - self.stored} {self.what} of run {self.run}")
+
+
+@dataclass
+class EpochLog(_Unstored):
+    """One run's epochs, with the job's progress stored alongside."""
+
     runs: int
     epochs: int
-    entries: list[dict[str, float | None]] = field(default_factory=list)
-    stored: int = 0
+    what = "epoch(s)"
 
     def add(self, epoch: int, metrics: dict[str, float | None]) -> None:
         self.entries.append(metrics)
@@ -92,18 +115,8 @@ class EpochLog:
             val_loss=metrics.get("val_loss"),
         )
 
-    def flush(self) -> None:
-        """Raises ``Fenced`` when the attempt lost the job, a RedisError when Redis is away."""
-        while self.stored < len(self.entries):
-            start = self.stored + 1
-            stored = self.lifecycle.append_epochs(
-                self.claim, self.run, start, self.entries[self.stored :], self._progress(len(self.entries))
-            )
-            # Below start - 1: Redis lost epochs (restarted from an older file); resend from there.
-            self.stored = min(stored, len(self.entries))
-
-    def flush_within(self, seconds: float) -> None:
-        _retry_within(self.flush, seconds, lambda: f"{len(self.entries) - self.stored} epoch(s) of run {self.run}")
+    def _write(self, start: int, entries: list[dict[str, Any]]) -> int:
+        return self.lifecycle.append_epochs(self.claim, self.run, start, entries, self._progress(len(self.entries)))
 
     def _progress(self, epoch: int) -> dict[str, Any]:
         done = (self.run - 1) * self.epochs + epoch
@@ -117,29 +130,18 @@ class EpochLog:
 
 
 @dataclass
-class HealthLog:
-    """One run's health records (``worker.health``), stored like epochs: the monitor keeps every
-    record, a failed write is retried with the next one and at the end of the run."""
+class HealthLog(_Unstored):
+    """One run's health records (``worker.health``): the monitor logs a failed write and goes on;
+    the record waits here."""
 
-    lifecycle: Lifecycle
-    claim: Claim
-    run: int
-    records: list[dict[str, Any]] = field(default_factory=list)
-    stored: int = 0
+    what = "health record(s)"
 
     def add(self, epoch: int, record: dict[str, Any]) -> None:
-        self.records.append(record)
-        self.flush()  # the monitor logs a failure and goes on; the record waits here
+        self.entries.append(record)
+        self.flush()
 
-    def flush(self) -> None:
-        while self.stored < len(self.records):
-            stored = self.lifecycle.append_health(self.claim, self.run, self.stored + 1, self.records[self.stored :])
-            self.stored = min(stored, len(self.records))
-
-    def flush_within(self, seconds: float) -> None:
-        _retry_within(
-            self.flush, seconds, lambda: f"{len(self.records) - self.stored} health record(s) of run {self.run}"
-        )
+    def _write(self, start: int, entries: list[dict[str, Any]]) -> int:
+        return self.lifecycle.append_health(self.claim, self.run, start, entries)
 
 
 def _retry_within(flush: Callable[[], None], seconds: float, what: Callable[[], str]) -> None:

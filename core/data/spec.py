@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.data.errors import config_error, config_errors
+from core.data.errors import DatasetError, config_error, config_errors
 from core.data.labels import Targets, _label, encode_targets
 from core.data.npz import read_npz
 from core.data.tables import TableScan, scan_table
@@ -53,6 +53,7 @@ def resolve_from_profile(profile: dict, data: DataConfig, task: str) -> dict | N
     features, unused = _pick_features(scan, data, problems)
     if problems:
         raise config_errors(problems)
+    assert target is not None  # _check_target reported a missing one above
     samples = count_samples(scan.rows, data.window, data.horizon)
     if samples < 2:
         return None  # the file-reading path words this one
@@ -80,28 +81,8 @@ def resolve_from_profile(profile: dict, data: DataConfig, task: str) -> dict | N
         if len(seen) < 2:
             if unsure:
                 return None
-            label = _label(seen[0]) if seen else "?"
-            raise config_error(
-                "validation_split",
-                f"the training part (first {train} samples) holds only class "
-                f"{label!r}, so {task} cannot learn to tell classes apart. Use "
-                "a smaller validation_split or data where the classes occur early.",
-            )
-    return {
-        "format": fmt,
-        "target": target,
-        "features": features,
-        "unused_columns": unused,
-        "window": data.window,
-        "horizon": data.horizon,
-        **_sizes(samples, train),
-        "timesteps": data.window,
-        "n_features": len(features),
-        "outputs": 1 if task == "regression" else None,
-        "classes": classes,
-        "class_mapping": mapping,
-        "scale": data.scale,
-    }
+            raise _one_class(_label(seen[0]) if seen else "?", train, task)
+    return _table_spec(fmt, target, features, unused, data, task, samples, train, classes, mapping)
 
 
 def resolve(path: Path, fmt: str, data: DataConfig, task: str) -> Resolved:
@@ -134,7 +115,24 @@ def resolve_scan(scan: TableScan, fmt: str, data: DataConfig, task: str) -> Reso
     values = scan.values[target][target_rows(data.window, data.horizon, samples)]
     targets = encode_targets(values, task, what=f"target column {target!r}", field="target")
     _check_training_classes(targets, train, task)
-    spec = {
+    spec = _table_spec(fmt, target, features, unused, data, task, samples, train, targets.classes, targets.mapping)
+    return Resolved(spec, targets)
+
+
+def _table_spec(
+    fmt: str,
+    target: str,
+    features: list[str],
+    unused: list[str],
+    data: DataConfig,
+    task: str,
+    samples: int,
+    train: int,
+    classes: int | None,
+    mapping: dict | None,
+) -> dict:
+    """The spec of a table job, whether resolved from the file or from the upload's profile."""
+    return {
         "format": fmt,
         "target": target,
         "features": features,
@@ -145,11 +143,10 @@ def resolve_scan(scan: TableScan, fmt: str, data: DataConfig, task: str) -> Reso
         "timesteps": data.window,
         "n_features": len(features),
         "outputs": 1 if task == "regression" else None,
-        "classes": targets.classes,
-        "class_mapping": targets.mapping,
+        "classes": classes,
+        "class_mapping": mapping,
         "scale": data.scale,
     }
-    return Resolved(spec, targets)
 
 
 def _check_target(scan: TableScan, fmt: str, target: str | None, task: str, problems: list[tuple[str, str]]) -> None:
@@ -298,13 +295,16 @@ def _check_training_classes(targets: Targets, train: int, task: str) -> None:
         return
     seen = np.unique(targets.y[:train])
     if len(seen) < 2:
-        label = next(k for k, v in targets.mapping.items() if v == int(seen[0]))
-        raise config_error(
-            "validation_split",
-            f"the training part (first {train} samples) holds only class "
-            f"{label!r}, so {task} cannot learn to tell classes apart. Use "
-            "a smaller validation_split or data where the classes occur early.",
-        )
+        raise _one_class(next(k for k, v in targets.mapping.items() if v == int(seen[0])), train, task)
+
+
+def _one_class(label: str, train: int, task: str) -> DatasetError:
+    return config_error(
+        "validation_split",
+        f"the training part (first {train} samples) holds only class "
+        f"{label!r}, so {task} cannot learn to tell classes apart. Use "
+        "a smaller validation_split or data where the classes occur early.",
+    )
 
 
 def _resolve_npz(path: Path, data: DataConfig, task: str) -> Resolved:
