@@ -125,11 +125,6 @@ def webhook_due() -> str:
     return f"{PREFIX}:webhook-due"
 
 
-def webhook_attempt_lock(delivery: str, attempt: int) -> str:
-    """Taken by the dispatcher that makes one attempt, so two workers never send the same one."""
-    return f"{PREFIX}:webhook-lock:{delivery}:{attempt}"
-
-
 def idempotency(tenant: str, key: str) -> str:
     return f"{_tenant(tenant)}:idem:{key}"
 

@@ -54,18 +54,6 @@ def noise(values: np.ndarray, smoothed: np.ndarray) -> float:
     return float(1.4826 * np.median(np.abs(values - smoothed)))
 
 
-def scatter(values: np.ndarray, smoothed: np.ndarray) -> float:
-    """Wobble around the smoothed curve over the second half of a run (robust std of the residuals).
-
-    Unlike the epoch-to-epoch step, a steady climb or fall adds nothing to it: an overfitting
-    curve that rises smoothly scatters little, one thrown up and down around its trend a lot.
-    """
-    half = len(values) // 2
-    if len(values) - half < 3:
-        return 0.0
-    return float(1.4826 * np.median(np.abs(values[half:] - smoothed[half:])))
-
-
 def projected_fall(smoothed: np.ndarray, tail: int) -> float:
     """How much further the curve would fall if trained on, read from its last two windows.
 
@@ -84,31 +72,3 @@ def projected_fall(smoothed: np.ndarray, tail: int) -> float:
     previous = smoothed[start] - middle if start < len(smoothed) - tail - 1 else 0.0
     ratio = min(last / previous, 0.9) if previous > 0 else 0.9
     return float(last * ratio / (1 - ratio))
-
-
-def late_spike(values: np.ndarray, reference: float) -> float:
-    """The largest one-epoch climb in the second half of a curve, as a share of ``reference``.
-
-    Measured against the curve's starting level rather than its current one, so a loss near
-    zero that doubles (a memorising model's normal jitter) is no spike, while a loss thrown
-    back up by a large share of what it started from is.
-    """
-    half = values[max(0, len(values) // 2 - 1) :]
-    if len(half) < 2 or reference <= 0:
-        return 0.0
-    return float(max(0.0, np.max(np.diff(half))) / reference)
-
-
-def roughness(values: np.ndarray, reference: float) -> tuple[float, float]:
-    """How jagged the second half of a curve is: (median |step| / reference, share of rising steps).
-
-    A training loss averaged over an epoch falls smoothly even when it overfits; one that
-    zig-zags by a large share of where it started is being thrown around by the optimiser.
-    Against the starting level, not the current one: a good model's small loss may jitter by
-    a third of itself and still be steady.
-    """
-    half = values[len(values) // 2 :]
-    if len(half) < 3 or reference <= 0:
-        return 0.0, 0.0
-    steps = np.diff(half)
-    return float(np.median(np.abs(steps)) / reference), float(np.mean(steps > 0))

@@ -14,7 +14,3 @@ def model(tenant: str, job_id: str, run: int) -> str:
 
 def job_models_prefix(tenant: str, job_id: str) -> str:
     return f"models/{tenant}/{job_id}/"
-
-
-def datasets_prefix(tenant: str | None = None) -> str:
-    return f"datasets/{tenant}/" if tenant else "datasets/"
