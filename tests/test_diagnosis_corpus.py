@@ -8,7 +8,7 @@ gap is written down in RESULTS.md.
 
 import pytest
 
-from benchmarks.diagnosis_corpus import labels, score
+from benchmarks.diagnosis_corpus import ceiling, labels, score
 from diagnosis.engine import diagnose
 
 
@@ -25,6 +25,19 @@ def results(corpus):
 def test_labels_follow_from_the_committed_runs_and_rules(corpus):
     rebuilt = labels.build_corpus(labels.load_runs(), raw_variance=corpus["raw_variance"])
     assert [(e["id"], e["label"]) for e in rebuilt["runs"]] == [(e["id"], e["label"]) for e in corpus["runs"]]
+
+
+def test_the_validation_reader_is_the_truths_own_rules(corpus):
+    """CEILING.md's first reader: the labeller itself, handed the validation curve as the 'test' one."""
+    runs = labels.load_runs()
+    assert ceiling.rule_reader(runs, corpus["raw_variance"]) == {e["id"]: e["label"] for e in corpus["runs"]}
+    entry = next(e for e in corpus["runs"] if e["kind"] == "binary_classification")
+    dressed = ceiling.as_validation_run(entry)
+    assert dressed["test_loss"] == entry["history"]["val_loss"]
+    assert dressed["test_accuracy"] == entry["history"]["val_binary_accuracy"]
+    assert dressed["test_baseline_loss"] == entry["baseline_loss"]
+    # On the validation curves it reads something else than the test block somewhere.
+    assert ceiling.validation_reader(corpus) != {e["id"]: e["label"] for e in corpus["runs"]}
 
 
 def test_the_corpus_is_as_large_and_varied_as_the_issue_asks(corpus):

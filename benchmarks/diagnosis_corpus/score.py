@@ -136,7 +136,7 @@ def calibration(labels: Sequence[str], predictions: Sequence[str], confidences: 
     return out
 
 
-def _rate(correct: int, total: int) -> str:
+def rate(correct: int, total: int) -> str:
     return f"{100 * correct / total:.0f} % ({correct}/{total})" if total else "–"
 
 
@@ -147,7 +147,7 @@ def _table(rows: dict[str, dict]) -> list[str]:
         correct = round(r["accuracy"] * r["n"])
         overall = f"{100 * r['accuracy']:.1f} % ({correct}/{r['n']})"
         lines.append(f"| {name} | {overall} | {100 * r['balanced']:.1f} % | "
-                     + " | ".join(_rate(*r["per_class"][c]) for c in CLASSES) + " |")
+                     + " | ".join(rate(*r["per_class"][c]) for c in CLASSES) + " |")
     return lines
 
 
@@ -223,12 +223,12 @@ def report(corpus: dict, results: dict) -> str:
     ]
     bands = calibration(truth, results["engine"], results["confidences"])
     bands_no_b = calibration(truth, results["engine_no_baseline"], results["confidences_no_baseline"])
-    lines += [f"| {low:.1f}–{high:.1f} | {n} | {_rate(right, n)} | {n2} | {_rate(right2, n2)} |"
+    lines += [f"| {low:.1f}–{high:.1f} | {n} | {rate(right, n)} | {n2} | {rate(right2, n2)} |"
               for (low, high, n, right), (_, _, n2, right2) in zip(bands, bands_no_b)]
     sure = _sure(truth, results["engine"], results["confidences"])
     sure_no_b = _sure(truth, results["engine_no_baseline"], results["confidences_no_baseline"])
-    lines += ["", f"Verdicts with confidence ≥ 0.8: {_rate(*sure)} right with the trivial loss, "
-              f"{_rate(*sure_no_b)} without it.", ""]
+    lines += ["", f"Verdicts with confidence ≥ 0.8: {rate(*sure)} right with the trivial loss, "
+              f"{rate(*sure_no_b)} without it.", ""]
     lines += [
         "## Robustness: each threshold moved ±10 % (in every fold, from that fold's fitted value)",
         "",
@@ -263,15 +263,18 @@ def report(corpus: dict, results: dict) -> str:
         + f" — {_met(min(recalls.values()) >= 0.85)}.",
         f"- Every class still ≥ 85 % with any one threshold moved ±10 %: lowest class recall under any such move "
         f"{100 * worst[True]:.1f} % — {_met(worst[True] >= 0.85)}.",
-        f"- Confidence ≥ 0.8 right ≥ 90 %: {_rate(*sure)} — {_met(sure[0] >= 0.9 * sure[1])}.",
+        f"- Confidence ≥ 0.8 right ≥ 90 %: {rate(*sure)} — {_met(sure[0] >= 0.9 * sure[1])}.",
         f"- With the trivial loss no worse than without: overall {100 * main['accuracy']:.1f} % vs "
         f"{100 * no_b['accuracy']:.1f} %, balanced {100 * main['balanced']:.1f} % vs {100 * no_b['balanced']:.1f} % — "
         f"{_met(main['accuracy'] >= no_b['accuracy'] and main['balanced'] >= no_b['balanced'])}.",
         f"- What the validation curve can tell at all: the truth's own overfit rule (≥ 1.15 × the minimum, "
         f"minimum in the first 70 %, material) read off the validation curve instead of the test curve agrees "
-        f"with the label on {_rate(agree, total)} of the scored runs (overfit or not). Validation and test are "
+        f"with the label on {rate(agree, total)} of the scored runs (overfit or not). Validation and test are "
         "different blocks of a series in time; where they disagree no curve reader can be right, and that bounds "
         "the overfit/good-fit boundary well below 93 %.",
+        "- How far readers given *more* than the engine get (the truth's rules read off the validation curve with "
+        "an oracle from the grid's validation curves; learned readers, also told each task's oracle levels): "
+        "CEILING.md, written by `ceiling.py`.",
     ]
     lines += ["", "## Per task (held out in turn)", "",
               "| task | kind | source | oracle / trivial test loss | scored | engine right |", "|---|---|---|---|---|---|"]
@@ -281,12 +284,12 @@ def report(corpus: dict, results: dict) -> str:
         kind = next(e["kind"] for e in runs if e["task"] == task)
         source = next(e.get("source") for e in runs if e["task"] == task)
         lines.append(f"| {task} | {kind} | {source} | {y['oracle_test']:.3g} / {y['trivial']:.3g} | {len(members)} | "
-                     f"{_rate(sum(s.label == p for s, p in members), len(members))} |")
+                     f"{rate(sum(s.label == p for s, p in members), len(members))} |")
     lines += ["", "## Per recipe family (engine, leave-one-task-out)", "", "| family | scored | right |", "|---|---|---|"]
     by_family: dict[str, list[bool]] = defaultdict(list)
     for e, p in zip(entries, results["engine"]):
         by_family[e["family"]].append(e["label"] == p)
-    lines += [f"| {fam} | {len(v)} | {_rate(sum(v), len(v))} |" for fam, v in sorted(by_family.items())]
+    lines += [f"| {fam} | {len(v)} | {rate(sum(v), len(v))} |" for fam, v in sorted(by_family.items())]
     lines += ["", "## Thresholds", "", "| threshold | shipped (fitted on all tasks) | range over the folds |", "|---|---|---|"]
     for name in TUNED:
         values = [getattr(t, name) for t in results["fitted"].values()]
@@ -305,7 +308,7 @@ def main() -> None:
     RESULTS_FILE.write_text(report(corpus, results))
     for name, r in results["rows"].items():
         print(f"{name:60s} {100 * r['accuracy']:5.1f} %  balanced {100 * r['balanced']:5.1f} %  "
-              + "  ".join(f"{c} {_rate(*r['per_class'][c])}" for c in CLASSES))
+              + "  ".join(f"{c} {rate(*r['per_class'][c])}" for c in CLASSES))
 
 
 if __name__ == "__main__":
