@@ -130,6 +130,26 @@ def test_parquet_that_expands_past_the_limit_is_413(tmp_path):
     assert _raises(path, max_bytes=path.stat().st_size + 1000).status == 413
 
 
+def test_parquet_with_a_column_name_that_is_not_utf8_is_400(tmp_path):
+    """Found by the fuzz test: pyarrow raises UnicodeDecodeError (not an ArrowException) on it."""
+    path = tmp_path / "d.parquet"
+    pq.write_table(pa.table({"qzqzqz": [1.0, 2.0, 3.0], "y": [0.0, 1.0, 0.0]}), path, store_schema=False)
+    raw = path.read_bytes()
+    assert raw.count(b"qzqzqz") >= 1
+    path.write_bytes(raw.replace(b"qzqzqz", b"\x80zqzqz"))
+    error = _raises(path, "d.parquet")
+    assert error.status == 400 and "corrupt or unreadable" in error.detail
+
+
+def test_parquet_with_a_value_that_is_not_utf8_is_400(tmp_path):
+    path = tmp_path / "d.parquet"
+    table = pa.table({"label": ["qzqzqz", "b", "c"] * 5, "x": np.arange(15.0)})
+    pq.write_table(table, path, compression="NONE", use_dictionary=False, store_schema=False)
+    path.write_bytes(path.read_bytes().replace(b"qzqzqz", b"\x80zqzqz"))
+    error = _raises(path, "d.parquet")
+    assert error.status == 400 and "UTF8" in error.detail
+
+
 def test_parquet_text_may_span_lines(tmp_path):
     path = tmp_path / "d.parquet"
     pq.write_table(pa.table({"notes": ["a\nb", "c", "d"], "x": [1, 2, 3]}), path)

@@ -557,7 +557,8 @@ def _parquet_batches(path: Path, max_bytes: int, max_columns: int | None = None)
         )
         expanded = max(uncompressed, meta.num_rows * len(names) * 8)
         row_bytes = max(uncompressed // max(meta.num_rows, 1), 1)
-    except (pa.ArrowException, OSError) as e:
+    # A name or value that is not UTF-8 surfaces as UnicodeDecodeError, not as an Arrow error.
+    except (pa.ArrowException, OSError, UnicodeDecodeError) as e:
         raise DatasetError(400, corrupt.format(str(e)[:200].rstrip("."))) from None
     if expanded > max_bytes:
         raise DatasetError(
@@ -581,8 +582,11 @@ def _parquet_batches(path: Path, max_bytes: int, max_columns: int | None = None)
                         "(repeated long strings, dictionary-encoded), past the limit. Upload "
                         "a smaller dataset, or drop the text columns.",
                     )
+                # Parquet does not check that a string column holds UTF-8; Arrow's compute
+                # functions do, later and outside this reader. Full validation says it here.
+                batch.validate(full=True)
                 yield from _slices(batch, sizes)
-        except (pa.ArrowException, OSError) as e:
+        except (pa.ArrowException, OSError, UnicodeDecodeError) as e:
             raise DatasetError(400, corrupt.format(str(e)[:200].rstrip("."))) from None
 
     return names, batches(), lambda: None
