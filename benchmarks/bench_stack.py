@@ -17,8 +17,9 @@ import httpx
 import psutil
 
 from core.embedded_redis import EmbeddedRedis, free_port
+from core.processes import stop_process_group
 from core.settings import Settings
-from service.processes import stop_process_group, worker_command
+from service.worker_command import worker_command
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
 START_TIMEOUT_S = 180

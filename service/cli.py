@@ -15,7 +15,7 @@ from typing import Any
 
 from core.redis_client import required_url
 from core.settings import Settings
-from service.processes import worker_command
+from service.worker_command import worker_command
 
 
 def run_api(settings: Settings) -> None:
@@ -41,8 +41,8 @@ def run_api(settings: Settings) -> None:
 
 def serve(settings: Settings) -> None:
     from core.embedded_redis import EmbeddedRedis
+    from core.processes import die_with_parent
     from service.auth import KeyConfigError, Keyring, check_bind
-    from service.processes import die_with_parent
     from service.supervisor import Supervisor
 
     try:

@@ -9,9 +9,9 @@ import pytest
 import redis
 
 from core.embedded_redis import EmbeddedRedis
+from core.processes import stop_process_group
 from core.settings import Settings
 from service.app import create_app
-from service.processes import stop_process_group
 from tests.helpers import TENANT_KEYS, ServerThread, start_worker, wait_for_worker
 
 

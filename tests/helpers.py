@@ -19,7 +19,7 @@ from core.ids import new_id, now
 from core.job_record import JobRecord, JobStatus
 from core.lifecycle import Lifecycle
 from core.settings import Settings
-from service.processes import worker_command
+from service.worker_command import worker_command
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
 # Tenants of the keyed API (conftest's `keyed_api`): each module that needs keys has a tenant of

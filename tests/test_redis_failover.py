@@ -11,10 +11,10 @@ import httpx
 import pytest
 
 from core.jobs import JobStore
+from core.processes import stop_process_group
 from core.redis_client import connect
 from service.app import create_app
 from service.auth import OPEN_TENANT
-from service.processes import stop_process_group
 from tests.helpers import ServerThread, classic_csv, start_worker, submit, upload, wait_for_worker
 from tests.redis_ha import RedisHA, wait_until
 

@@ -5,7 +5,7 @@ applies to this test's job only.
 """
 from __future__ import annotations
 
-from service.processes import stop_process_group
+from core.processes import stop_process_group
 from tests.helpers import classic_csv, start_worker, submit, upload, wait_for, wait_for_worker
 
 

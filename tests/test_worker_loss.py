@@ -14,8 +14,8 @@ import pytest
 
 from core import keys
 from core.jobs import JobStore
+from core.processes import stop_process_group
 from service.auth import OPEN_TENANT
-from service.processes import stop_process_group
 from tests.helpers import classic_csv, start_worker, submit, upload, wait_for, wait_for_worker
 
 
