@@ -48,13 +48,7 @@ def resolve_from_profile(profile: dict, data: DataConfig, task: str) -> dict | N
     fmt, target = profile["format"], data.target
     if target in scan.names and scan.column(target).kind == "text" and scan.column(target).present < scan.rows:
         return None  # the missing labels' first row is in the file only
-    problems: list[tuple[str, str]] = []
-    _check_target(scan, fmt, target, task, problems)
-    features, unused = _pick_features(scan, data, problems)
-    if problems:
-        raise config_errors(problems)
-    assert target is not None  # _check_target reported a missing one above
-    samples = count_samples(scan.rows, data.window, data.horizon)
+    target, features, unused, samples = _columns(scan, fmt, data, task)
     if samples < 2:
         return None  # the file-reading path words this one
     train = _split(samples, data.validation_split)
@@ -95,15 +89,7 @@ def _resolve_table(path: Path, fmt: str, data: DataConfig, task: str) -> Resolve
 
 def resolve_scan(scan: TableScan, fmt: str, data: DataConfig, task: str) -> Resolved:
     """`resolve` on a table already read (its target's values in ``scan.values``)."""
-    target = data.target
-    problems: list[tuple[str, str]] = []
-    _check_target(scan, fmt, target, task, problems)
-    features, unused = _pick_features(scan, data, problems)
-    if problems:
-        raise config_errors(problems)
-    assert target is not None  # _check_target reported a missing one above
-
-    samples = count_samples(scan.rows, data.window, data.horizon)
+    target, features, unused, samples = _columns(scan, fmt, data, task)
     if samples < 2:
         raise config_error(
             "window",
@@ -117,6 +103,18 @@ def resolve_scan(scan: TableScan, fmt: str, data: DataConfig, task: str) -> Reso
     _check_training_classes(targets, train, task)
     spec = _table_spec(fmt, target, features, unused, data, task, samples, train, targets.classes, targets.mapping)
     return Resolved(spec, targets)
+
+
+def _columns(scan: TableScan, fmt: str, data: DataConfig, task: str) -> tuple[str, list[str], list[str], int]:
+    """(target, features, unused columns, samples) of a table, or DatasetError(422) naming every
+    config field that does not fit it: the part shared by the file and the profile readings."""
+    problems: list[tuple[str, str]] = []
+    _check_target(scan, fmt, data.target, task, problems)
+    features, unused = _pick_features(scan, data, problems)
+    if problems:
+        raise config_errors(problems)
+    assert data.target is not None  # _check_target reported a missing one above
+    return data.target, features, unused, count_samples(scan.rows, data.window, data.horizon)
 
 
 def _table_spec(
