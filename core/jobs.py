@@ -1,9 +1,8 @@
 """Reading jobs: records, per-epoch histories, diagnoses, cancel flags and leases, in Redis; and
-the job's event log (what ``core.lifecycle`` announces, recorded for the JSON event list and
-webhooks).
+the job's event log (what ``core.lifecycle``'s transitions announce: ``core.job_events``).
 
-A job's state is written only by ``core.lifecycle``, the one owner of its transitions; this store
-reads it, and records the events the lifecycle hands it after each transition.
+A job's state, its events included, is written only by ``core.lifecycle``, the one owner of its
+transitions; this store reads it.
 """
 
 from __future__ import annotations
@@ -15,25 +14,14 @@ from typing import Any
 import redis
 
 from core import keys
-from core.ids import now
 from core.job_record import JobRecord, JobStatus
 from core.pagination import newest_first
-from core.webhooks.deliveries import DeliveryStore, payload, webhook_event
-
-# Events are recorded only for a job that still exists (a deleted job's trainer writes nothing).
-# KEYS[1] job hash, KEYS[2] event log; ARGV[1] most entries kept, ARGV[2] type, ARGV[3] data, ARGV[4] time.
-_RECORD_EVENT = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '*', 'type', ARGV[2], 'data', ARGV[3], 'created_at', ARGV[4])
-"""
-# Every epoch of the largest job the default limits allow (1000 epochs x 10 runs), plus its statuses.
-EVENT_LOG_MAX = 10_100
+from core.webhooks.deliveries import DeliveryStore
 
 
 class JobStore:
     def __init__(self, client: redis.Redis) -> None:
         self.r = client
-        self._record_event = client.register_script(_RECORD_EVENT)
         self.deliveries = DeliveryStore(client)
 
     def get(self, tenant: str, job_id: str) -> JobRecord | None:
@@ -100,27 +88,6 @@ class JobStore:
         return self.r.zscore(keys.outbox(), f"{tenant}/{job_id}") is not None
 
     # Events
-    def publish(self, tenant: str, job_id: str, event: str, data: dict[str, Any]) -> str | None:
-        """Records the event in the job's event log (the JSON event list), announces it to live
-        streams, and schedules its webhook delivery when the job's webhook asks for it. Returns the
-        event's id (None when the job no longer exists). Called by ``core.lifecycle`` after the
-        transition the event tells of."""
-        created_at = now()
-        event_id = self._record_event(
-            keys=[keys.job(tenant, job_id), keys.job_event_log(tenant, job_id)],
-            args=[EVENT_LOG_MAX, event, json.dumps(data), created_at],
-        )
-        self.r.publish(keys.job_events(tenant, job_id), json.dumps({"event": event, "data": data, "id": event_id}))
-        name = webhook_event(event, data)
-        if event_id and name:
-            config = self.r.hget(keys.job(tenant, job_id), "config")
-            webhook = json.loads(config).get("webhook") if config else None
-            if webhook and name in webhook["events"]:
-                self.deliveries.schedule(
-                    tenant, job_id, event_id, name, webhook["url"], payload(job_id, name, data, created_at)
-                )
-        return event_id
-
     def events(
         self, tenant: str, job_id: str, *, after: str | None, limit: int
     ) -> tuple[builtins.list[dict[str, Any]], str | None]:

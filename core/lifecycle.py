@@ -1,7 +1,8 @@
 """The one owner of job state. Every change to a job (submit, claim, epoch, finish, cancel,
 requeue, give up, delete) is one Lua script: it checks the state it expects and the attempt's
 fencing token, writes, releases what the job held (its dataset, its quota slot, the running and
-outbox entries), and publishes the event, all at once. Runner, reaper and routes call this
+outbox entries), and records, publishes and schedules the webhook delivery of the event it causes
+(``core.job_events``), all at once. Runner, reaper and routes call this
 module; nothing else writes a job's keys (``core.jobs`` only reads them).
 
 Fencing: ``attempts`` counts claims; the value a trainer got from its claim is its token. A
@@ -28,18 +29,21 @@ from typing import Any
 
 import redis
 
-from core import keys
+from core import job_events, keys
 from core.ids import now
 from core.job_record import FINISHED, JobRecord, JobStatus, encode_fields
-from core.jobs import JobStore
 
 # KEYS: 1 job, 2 running set, 3 tenant's active set, 4 dataset users, 5 heartbeat, 6 cancel flag,
-#       7 diagnosis, 8 outbox, 9 job counts by status (what /metrics reads), 10.. what an attempt
-#       wrote (run histories, health records, model records: cleared by a reset).
+#       7 diagnosis, 8 outbox, 9 job counts by status (what /metrics reads), 10-12 what an event
+#       writes (``job_events.event_keys``), 13.. what an attempt wrote (run histories, health
+#       records, model records: cleared by a reset).
 # ARGV[1]: the operation as JSON (see Lifecycle._apply). Field values arrive JSON-encoded already
-# and are stored verbatim: cjson would round floats.
+# and are stored verbatim: cjson would round floats. ``op.announce`` maps each status the job may
+# move to onto its event (``job_events.announcement``).
 # Returns {1, previous status, attempts, new status} or {0, why, attempts}.
-_TRANSITION = """
+_TRANSITION = (
+    job_events.LUA
+    + """
 local op = cjson.decode(ARGV[1])
 local raw = redis.call('HGET', KEYS[1], 'status')
 if not raw then return {0, 'gone', 0} end
@@ -91,11 +95,17 @@ if to == 'succeeded' or to == 'failed' or to == 'cancelled' then
   redis.call('DEL', KEYS[5])
 end
 if op.reset_history then
-  for i = 10, #KEYS do redis.call('DEL', KEYS[i]) end
+  for i = 13, #KEYS do redis.call('DEL', KEYS[i]) end
 end
 if op.diagnosis then redis.call('SET', KEYS[7], op.diagnosis) end
+if to ~= status and op.announce and op.announce[to] then
+  local ctx = op.context
+  ctx.job, ctx.log, ctx.deliveries, ctx.due = KEYS[1], KEYS[10], KEYS[11], KEYS[12]
+  announce(ctx, op.announce[to])
+end
 return {1, status, attempts, to}
 """
+)
 
 # KEYS: 1 job, 2 index, 3 tenant's active set, 4 dataset users, 5 dataset record, 6 outbox,
 #       7 job counts by status.
@@ -119,11 +129,15 @@ redis.call('HINCRBY', KEYS[7], 'queued', 1)
 return {1, 'ok', 0}
 """
 
-# KEYS: 1 job, 2 run history (or its health records), 3 heartbeat (the lease). ARGV: 1 token,
-# 2 position (1-based) of the first entry, 3 progress (JSON; empty: leave it), 4 n, then n entries. Appends only the entries not stored yet, so a repeated
-# call appends nothing twice; a gap (entries lost) answers {-1, stored} and the caller resends
-# from there. Returns {1, stored after, stored before} or {0, why}.
-_APPEND = """
+# KEYS: 1 job, 2 run history (or its health records), 3 heartbeat (the lease), 4-6 what an event
+# writes (``job_events.event_keys``). ARGV: 1 token, 2 position (1-based) of the first entry,
+# 3 progress (JSON; empty: leave it), 4 n, 5 the events' context (JSON; empty: announce nothing),
+# then n entries, then (with a context) n events, one per entry. Appends and announces only the
+# entries not stored yet, so a repeated call does neither twice; a gap (entries lost) answers
+# {-1, stored} and the caller resends from there. Returns {1, stored after, stored before} or {0, why}.
+_APPEND = (
+    job_events.LUA
+    + """
 local raw = redis.call('HGET', KEYS[1], 'status')
 if not raw then return {0, 'gone'} end
 if cjson.decode(raw) ~= 'running' then return {0, cjson.decode(raw)} end
@@ -133,10 +147,19 @@ local start = tonumber(ARGV[2])
 local n = tonumber(ARGV[4])
 local stored = redis.call('LLEN', KEYS[2])
 if stored < start - 1 then return {-1, stored, stored} end
-for i = stored - start + 2, n do redis.call('RPUSH', KEYS[2], ARGV[4 + i]) end
+local ctx = nil
+if ARGV[5] ~= '' then
+  ctx = cjson.decode(ARGV[5])
+  ctx.job, ctx.log, ctx.deliveries, ctx.due = KEYS[1], KEYS[4], KEYS[5], KEYS[6]
+end
+for i = stored - start + 2, n do
+  redis.call('RPUSH', KEYS[2], ARGV[5 + i])
+  if ctx then announce(ctx, cjson.decode(ARGV[5 + n + i])) end
+end
 if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'progress', ARGV[3]) end
 return {1, redis.call('LLEN', KEYS[2]), stored}
 """
+)
 
 # KEYS: 1 job, 2 heartbeat (the lease), 3 the job's model records. ARGV: 1 token, 2 run, 3 record.
 # A trainer that lost the job cannot leave its model behind for the attempt that replaced it.
@@ -234,7 +257,6 @@ def _ms(seconds: float) -> int:
 class Lifecycle:
     def __init__(self, client: redis.Redis, *, heartbeat_ttl_s: float = 15.0, outbox_grace_s: float = 10.0) -> None:
         self.r = client
-        self.events = JobStore(client)  # records and announces each transition's event
         self.heartbeat_ttl_s = heartbeat_ttl_s
         self.outbox_grace_s = outbox_grace_s
         self._transition = client.register_script(_TRANSITION)
@@ -369,22 +391,33 @@ class Lifecycle:
         job. A gap (the store lost epochs, e.g. Redis restarted from an older file) comes back
         as a smaller count than ``start - 1``: the caller resends from there.
         """
+        context = job_events.context(claim.tenant, claim.job_id)
+        events = [
+            job_events.announcement(
+                claim.job_id, "epoch", {"run": run, "epoch": start + i, "metrics": m}, context["created_at"]
+            )
+            for i, m in enumerate(entries)
+        ]
         result = self._append(
             keys=[
                 keys.job(claim.tenant, claim.job_id),
                 keys.job_history(claim.tenant, claim.job_id, run),
                 keys.job_heartbeat(claim.tenant, claim.job_id),
+                *job_events.event_keys(claim.tenant, claim.job_id),
             ],
-            args=[claim.token, start, json.dumps(progress), len(entries), *(json.dumps(m) for m in entries)],
+            args=[
+                claim.token,
+                start,
+                json.dumps(progress),
+                len(entries),
+                json.dumps(context),
+                *(json.dumps(m) for m in entries),
+                *(json.dumps(e) for e in events),
+            ],
         )
         if result[0] == 0:
             raise Fenced(result[1])
-        stored, before = int(result[1]), int(result[2])
-        for epoch in range(before + 1, stored + 1):  # announced once: only what this call stored
-            self.events.publish(
-                claim.tenant, claim.job_id, "epoch", {"run": run, "epoch": epoch, "metrics": entries[epoch - start]}
-            )
-        return stored
+        return int(result[1])
 
     def append_health(self, claim: Claim, run: int, start: int, entries: list[dict[str, Any]]) -> int:
         """Stores health records ``start, start+1, …`` (1-based: record 1 is epoch 0) of ``run``,
@@ -394,8 +427,9 @@ class Lifecycle:
                 keys.job(claim.tenant, claim.job_id),
                 keys.job_health(claim.tenant, claim.job_id, run),
                 keys.job_heartbeat(claim.tenant, claim.job_id),
+                *job_events.event_keys(claim.tenant, claim.job_id),
             ],
-            args=[claim.token, start, "", len(entries), *(json.dumps(e) for e in entries)],
+            args=[claim.token, start, "", len(entries), "", *(json.dumps(e) for e in entries)],
         )
         if result[0] == 0:
             raise Fenced(result[1])
@@ -518,6 +552,17 @@ class Lifecycle:
         fields: dict[str, Any] | None = None,
         **extra: Any,
     ) -> list | None:
+        event = extra.pop("event", None) or {}
+        context = job_events.context(tenant, job.id)
+        # The event of each status this transition can end in: ``to``, or a claim that finds the
+        # job cancelled meanwhile.
+        endings = [to, JobStatus.CANCELLED] if extra.get("claim") else [to]
+        announce = {
+            str(end): job_events.announcement(
+                job.id, "status", {**(event if end == to else {}), "status": str(end)}, context["created_at"]
+            )
+            for end in endings
+        }
         op: dict[str, Any] = {
             "from": [str(s) for s in frm],
             "to": str(to),
@@ -525,6 +570,8 @@ class Lifecycle:
             "fields": encode_fields(fields or {}),
             "member": member(tenant, job.id),
             "job_id": job.id,
+            "context": context,
+            "announce": announce,
             **{name: value for name, value in extra.items() if value is not None},
         }
         if token is not None:
@@ -542,15 +589,12 @@ class Lifecycle:
                 keys.job_diagnosis(tenant, job.id),
                 keys.outbox(),
                 keys.job_counts(),
+                *job_events.event_keys(tenant, job.id),
                 *self._attempt_keys(tenant, job.id, job.runs),
             ],
             args=[json.dumps(op)],
         )
-        if result[0] != 1:
-            return None
-        if result[1] != result[3]:
-            self.events.publish(tenant, job.id, "status", {**extra.get("event", {}), "status": result[3]})
-        return result
+        return result if result[0] == 1 else None
 
 
 @dataclass(frozen=True)

@@ -109,6 +109,68 @@ def test_epochs_are_stored_once_and_gaps_are_refilled(stores, tenant):
     assert history == [entries[:4], entries[:3]]
 
 
+def _reply_lost(script):
+    """The script runs in Redis, but its caller never hears back (a connection cut after the write)."""
+    calls = []
+
+    def run(**kwargs):
+        calls.append(kwargs)
+        script(**kwargs)
+        raise redis.ConnectionError("reply lost")
+
+    return run, calls
+
+
+def test_an_event_is_recorded_and_delivered_with_its_transition_even_when_the_reply_is_lost(stores, tenant):
+    """The event log, the live stream and the webhook delivery are written by the transition's own
+    script: a caller that dies, or loses Redis, right after a job finished cannot lose its
+    `job.succeeded`; and the client's retry of the same script (its nonce) announces nothing twice."""
+    jobs, lifecycle, datasets = stores
+    hook = {"url": "https://hooks.example.com/lstm", "events": ["succeeded", "epoch"]}
+    record = JobRecord(id=new_id("job"), status=JobStatus.QUEUED, dataset_id=dataset(datasets, tenant),
+                       config={**CONFIG, "webhook": hook}, created_at=now(), queued_at=now())
+    lifecycle.submit(tenant, record, max_active=100)
+    claim = lifecycle.claim(tenant, record, "host:1", {"type": "cpu"})
+    live = lifecycle.r.pubsub(ignore_subscribe_messages=True)
+    live.subscribe(keys.job_events(tenant, record.id))
+
+    real_append = lifecycle._append
+    lifecycle._append, appends = _reply_lost(real_append)
+    with pytest.raises(redis.ConnectionError):
+        lifecycle.append_epochs(claim, 1, 1, [{"loss": 0.5}, {"loss": 0.25}], {"epoch": 2})
+    real_append(**appends[0])  # the client's retry: the same call again
+    lifecycle._append = real_append
+
+    real_transition = lifecycle._transition
+    lifecycle._transition, transitions = _reply_lost(real_transition)
+    with pytest.raises(redis.ConnectionError):
+        lifecycle.finish(claim, JobStatus.SUCCEEDED, verdict="good_fit")
+    assert real_transition(**transitions[0])[0] == 1  # the retry is recognised as already applied
+    lifecycle._transition = real_transition
+
+    assert jobs.get(tenant, record.id).status == JobStatus.SUCCEEDED
+    events, _ = jobs.events(tenant, record.id, after=None, limit=50)
+    said = [(e["type"], e["data"].get("status") or e["data"]["epoch"]) for e in events]
+    assert said == [("status", "running"), ("epoch", 1), ("epoch", 2), ("status", "succeeded")]
+    assert events[-1]["data"] == {"verdict": "good_fit", "status": "succeeded"}
+    heard = []
+    for _ in range(50):
+        message = live.get_message(timeout=0.1)
+        if message:
+            heard.append(json.loads(message["data"]))
+        if len(heard) == 3:
+            break
+    live.close()
+    assert [(m["event"], m["id"]) for m in heard] == [(e["type"], e["id"]) for e in events[1:]]
+    deliveries = jobs.deliveries.list(tenant, record.id)
+    assert sorted(d["event"] for d in deliveries) == ["epoch", "epoch", "succeeded"]
+    assert all(d["status"] == "pending" and d["url"] == hook["url"] and d["attempts"] == [] for d in deliveries)
+    body = json.loads(next(d for d in deliveries if d["event"] == "succeeded")["body"])
+    assert body["type"] == "job.succeeded" and body["data"]["verdict"] == "good_fit"
+    due = lifecycle.r.zrange(keys.webhook_due(), 0, -1)
+    assert sorted(due) == sorted(f"{tenant}/{record.id}/{d['id']}" for d in deliveries)
+
+
 def test_every_ending_releases_the_dataset(stores, redis_client, tenant):
     jobs, lifecycle, datasets = stores
     dataset_id = dataset(datasets, tenant)

@@ -7,6 +7,10 @@ across tenants. A dispatcher *leases* due deliveries by pushing their time forwa
 removing them, so a dispatcher that dies mid-send leaves its deliveries due again once the lease
 ends: at least once, never lost. (Celery countdowns would hold a retry in a worker's memory for
 up to ten hours, past the broker's visibility timeout, which then hands it out a second time.)
+
+A job event's delivery is recorded and scheduled inside the Lua script of the transition that
+causes the event (``core.job_events``), with this module's ``SCHEDULE_LUA``: one step, so no
+crash or lost Redis in between can drop it.
 """
 
 from __future__ import annotations
@@ -26,6 +30,22 @@ from core.job_record import FINISHED, JobStatus
 # A job's webhook events are named after the statuses they announce.
 TERMINAL_EVENTS = tuple(str(status) for status in JobStatus if status in FINISHED)
 MAX_ATTEMPTS_KEPT = 20
+
+# A Lua function, prepended to the scripts that schedule deliveries: records a delivery (its
+# record minus id and url, as JSON) unless one with this id exists, and makes it due at `now_s`.
+# The same event scheduled twice stays one delivery.
+SCHEDULE_LUA = """
+local function schedule_delivery(deliveries, due, member, ident, url, record, now_s)
+  local full = '{"id":' .. cjson.encode(ident) .. ',"url":' .. cjson.encode(url) .. ',' .. string.sub(record, 2)
+  if redis.call('HSETNX', deliveries, ident, full) == 1 then
+    redis.call('ZADD', due, now_s, member .. '/' .. ident)
+  end
+  return ident
+end
+"""
+
+# KEYS: 1 the job's deliveries, 2 due set. ARGV: 1 "tenant/job", 2 id, 3 url, 4 record, 5 now.
+_SCHEDULE = SCHEDULE_LUA + "return schedule_delivery(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])"
 
 # KEYS[1] due set; ARGV[1] now, ARGV[2] lease seconds, ARGV[3] most to take.
 # Returns the members taken; each is pushed to now + lease until its attempt is recorded.
@@ -61,30 +81,38 @@ def payload(job_id: str, name: str, data: dict[str, Any], created_at: str) -> di
 
 
 def delivery_id(job_id: str, event_id: str) -> str:
-    return "msg_" + hashlib.sha256(f"{job_id}/{event_id}".encode()).hexdigest()[:26]
+    """The delivery's id (Standard Webhooks' `webhook-id`); ``core.job_events`` computes the same in Lua."""
+    return "msg_" + hashlib.sha1(f"{job_id}/{event_id}".encode(), usedforsecurity=False).hexdigest()[:26]
+
+
+def delivery_record(name: str, body: dict[str, Any], created_at: str) -> str:
+    """A new delivery's record as JSON, without its id and url (``SCHEDULE_LUA`` adds both)."""
+    record = {
+        "event": name,
+        "type": body["type"],
+        "status": "pending",
+        "created_at": created_at,
+        "next_attempt_at": created_at,
+        "attempts": [],
+        "body": json.dumps(body, separators=(",", ":")),
+    }
+    return json.dumps(record, separators=(",", ":"))
 
 
 class DeliveryStore:
     def __init__(self, client: redis.Redis) -> None:
         self.r = client
         self._lease = client.register_script(_LEASE)
+        self._schedule = client.register_script(_SCHEDULE)
 
     def schedule(self, tenant: str, job_id: str, event_id: str, name: str, url: str, body: dict[str, Any]) -> str:
-        """Records a delivery due now; the same event scheduled twice stays one delivery."""
+        """Records a delivery due now, outside any job event (job events schedule theirs in their
+        transition: ``core.job_events``); the same event scheduled twice stays one delivery."""
         ident = delivery_id(job_id, event_id)
-        record = {
-            "id": ident,
-            "event": name,
-            "type": body["type"],
-            "url": url,
-            "status": "pending",
-            "created_at": now(),
-            "next_attempt_at": now(),
-            "attempts": [],
-            "body": json.dumps(body, separators=(",", ":")),
-        }
-        if self.r.hsetnx(keys.job_deliveries(tenant, job_id), ident, json.dumps(record)):
-            self.r.zadd(keys.webhook_due(), {f"{tenant}/{job_id}/{ident}": time.time()})
+        self._schedule(
+            keys=[keys.job_deliveries(tenant, job_id), keys.webhook_due()],
+            args=[f"{tenant}/{job_id}", ident, url, delivery_record(name, body, now()), time.time()],
+        )
         return ident
 
     def lease(self, lease_s: float, most: int = 16) -> list[tuple[str, str, str]]:
