@@ -44,10 +44,11 @@ class DatasetStore:
         *,
         max_count: int | None = None,
         max_bytes: int | None = None,
+        expires_ts: float | None = None,
     ) -> None:
-        """Stores the dataset's record; raises ``quota.Full`` instead when the tenant already has
-        ``max_count`` datasets or this one would take its bytes past ``max_bytes``. Checked and
-        written in one transaction: racing uploads never overshoot."""
+        """Stores the dataset's record (and its expiry, at ``expires_ts``); raises ``quota.Full``
+        instead when the tenant already has ``max_count`` datasets or this one would take its bytes
+        past ``max_bytes``. Checked and written in one transaction: racing uploads never overshoot."""
         index, usage, size = keys.dataset_index(tenant), keys.usage(tenant), int(meta["size_bytes"])
 
         def write(p: redis.client.Pipeline) -> None:
@@ -62,6 +63,8 @@ class DatasetStore:
                 p.set(keys.dataset_profile(tenant, meta["id"]), json.dumps(profile))
             p.zadd(index, {meta["id"]: 0})
             p.hincrby(usage, "dataset_bytes", size)
+            if expires_ts is not None:
+                p.zadd(keys.expiry(), {keys.expiry_member("dataset", tenant, meta["id"]): expires_ts})
 
         self.r.transaction(write, index, usage)
 

@@ -14,9 +14,12 @@ class DiagnosisStore:
     def __init__(self, client: redis.Redis) -> None:
         self.r = client
 
-    def create(self, tenant: str, record: dict[str, Any], *, max_count: int | None = None) -> None:
-        """Stores the diagnosis; raises ``quota.Full`` instead when the tenant already has
-        ``max_count``. Checked and written in one transaction: racing posts never overshoot."""
+    def create(
+        self, tenant: str, record: dict[str, Any], *, max_count: int | None = None, expires_ts: float | None = None
+    ) -> None:
+        """Stores the diagnosis (and its expiry, at ``expires_ts``); raises ``quota.Full`` instead
+        when the tenant already has ``max_count``. Checked and written in one transaction: racing
+        posts never overshoot."""
         index = keys.diagnosis_index(tenant)
 
         def write(p: redis.client.Pipeline) -> None:
@@ -25,6 +28,8 @@ class DiagnosisStore:
             p.multi()
             p.set(keys.diagnosis(tenant, record["id"]), json.dumps(record))
             p.zadd(index, {record["id"]: 0})
+            if expires_ts is not None:
+                p.zadd(keys.expiry(), {keys.expiry_member("diagnosis", tenant, record["id"]): expires_ts})
 
         self.r.transaction(write, index)
 

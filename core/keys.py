@@ -145,8 +145,13 @@ def usage(tenant: str) -> str:
 
 
 def expiry() -> str:
-    """Sorted set of "kind/tenant/id" scored by the time the record expires (retention sweep)."""
+    """Sorted set of ``expiry_member``s scored by the time the record expires (retention sweep)."""
     return f"{PREFIX}:expiry"
+
+
+def expiry_member(kind: str, tenant: str, record_id: str) -> str:
+    """A record's entry in ``expiry()``: written in the same step as the record itself."""
+    return f"{kind}/{tenant}/{record_id}"
 
 
 def job_counts() -> str:

@@ -108,9 +108,10 @@ return {1, status, attempts, to}
 )
 
 # KEYS: 1 job, 2 index, 3 tenant's active set, 4 dataset users, 5 dataset record, 6 outbox,
-#       7 job counts by status.
+#       7 job counts by status, 8 expiry (retention).
 # ARGV: 1 job id, 2 "tenant/job", 3 most active jobs (0: no cap), 4 outbox due (ms), 5 most stored
-# jobs (0: no cap), 6.. fields. Returns {1, 'ok'} or {0, why, count}.
+# jobs (0: no cap), 6 expiry time ('': none), 7 the job's expiry member, 8.. fields.
+# Returns {1, 'ok'} or {0, why, count}.
 # The quota checks and the write are one step: twenty submits racing at the edge never overshoot.
 _SUBMIT = """
 if redis.call('EXISTS', KEYS[5]) == 0 then return {0, 'no_dataset', 0} end
@@ -120,12 +121,13 @@ if stored_cap > 0 and stored >= stored_cap then return {0, 'stored', stored} end
 local limit = tonumber(ARGV[3])
 local active = redis.call('SCARD', KEYS[3])
 if limit > 0 and active >= limit then return {0, 'quota', active} end
-redis.call('HSET', KEYS[1], unpack(ARGV, 6))
+redis.call('HSET', KEYS[1], unpack(ARGV, 8))
 redis.call('ZADD', KEYS[2], 0, ARGV[1])
 redis.call('SADD', KEYS[3], ARGV[1])
 redis.call('SADD', KEYS[4], ARGV[1])
 redis.call('ZADD', KEYS[6], ARGV[4], ARGV[2])
 redis.call('HINCRBY', KEYS[7], 'queued', 1)
+if ARGV[6] ~= '' then redis.call('ZADD', KEYS[8], ARGV[6], ARGV[7]) end
 return {1, 'ok', 0}
 """
 
@@ -268,8 +270,17 @@ class Lifecycle:
         self._take = client.register_script(_TAKE_DUE)
 
     # -- API side -----------------------------------------------------------------------------
-    def submit(self, tenant: str, record: JobRecord, *, max_active: int = 0, max_stored: int = 0) -> None:
-        """Records a queued job, holding its dataset and a quota slot, in the outbox until claimed.
+    def submit(
+        self,
+        tenant: str,
+        record: JobRecord,
+        *,
+        max_active: int = 0,
+        max_stored: int = 0,
+        expires_ts: float | None = None,
+    ) -> None:
+        """Records a queued job, holding its dataset and a quota slot, in the outbox until claimed,
+        and its expiry at ``expires_ts`` (retention), all in one step.
 
         Raises ``SubmitRefused`` (nothing written) when the dataset is gone or a quota is full:
         ``max_stored`` jobs kept, ``max_active`` queued or running (0: no cap).
@@ -285,8 +296,18 @@ class Lifecycle:
                 keys.dataset(tenant, record.dataset_id),
                 keys.outbox(),
                 keys.job_counts(),
+                keys.expiry(),
             ],
-            args=[record.id, member(tenant, record.id), max_active, due, max_stored, *fields],
+            args=[
+                record.id,
+                member(tenant, record.id),
+                max_active,
+                due,
+                max_stored,
+                "" if expires_ts is None else expires_ts,
+                keys.expiry_member("job", tenant, record.id),
+                *fields,
+            ],
         )
         if not ok:
             raise SubmitRefused(why, int(count))

@@ -2,7 +2,9 @@
 diagnosis) and stored diagnoses are removed ``LSTM_DOCTOR_RETENTION_DAYS`` after creation.
 
 One sorted set (``keys.expiry()``) holds "kind/tenant/id" scored by expiry time, so a sweep
-costs O(records due), not a scan of the keyspace. Sweeps are idempotent (deleting what is gone is
+costs O(records due), not a scan of the keyspace. Each store writes a record's entry in the same
+transaction (or script) as the record: a process that dies in between cannot leave a record that
+never expires. Sweeps are idempotent (deleting what is gone is
 a no-op), so several API processes may sweep at once.
 """
 
@@ -44,9 +46,6 @@ class Retention:
         ts = self.clock() + self.retention_s
         return ts, iso(ts)
 
-    def schedule(self, kind: str, tenant: str, record_id: str, expires_ts: float) -> None:
-        self.r.zadd(keys.expiry(), {f"{kind}/{tenant}/{record_id}": expires_ts})
-
     def due(self, now: float, limit: int = SWEEP_BATCH) -> list[tuple[str, str, str]]:
         members = self.r.zrangebyscore(keys.expiry(), "-inf", now, start=0, num=limit)
         due = []
@@ -56,7 +55,7 @@ class Retention:
         return due
 
     def done(self, kind: str, tenant: str, record_id: str) -> None:
-        self.r.zrem(keys.expiry(), f"{kind}/{tenant}/{record_id}")
+        self.r.zrem(keys.expiry(), keys.expiry_member(kind, tenant, record_id))
 
 
 def sweep(

@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from core import quota
 from core.blobs import LocalBlobStore
 from core.blobs import keys as blob_keys
 from core.cost import estimate, over_budget
@@ -233,11 +234,15 @@ def test_retention_sweep_removes_records_and_blobs(redis_client, tmp_path):
     source.write_bytes(b"x,y\n1,2\n")
     key = blob_keys.dataset(tenant, "ds_000000000000aaaaaaaaaaaa")
     blobs.put_file(key, source)
-    datasets.create(tenant, {"id": "ds_000000000000aaaaaaaaaaaa", "sha256": "abc", "size_bytes": 8})
-    diagnoses.create(tenant, {"id": "dx_000000000000aaaaaaaaaaaa"})
     expires, _ = retention.expires_at()
-    retention.schedule("dataset", tenant, "ds_000000000000aaaaaaaaaaaa", expires)
-    retention.schedule("diagnosis", tenant, "dx_000000000000aaaaaaaaaaaa", expires)
+    # Each record's expiry is written in the transaction that writes the record.
+    datasets.create(tenant, {"id": "ds_000000000000aaaaaaaaaaaa", "sha256": "abc", "size_bytes": 8}, expires_ts=expires)
+    diagnoses.create(tenant, {"id": "dx_000000000000aaaaaaaaaaaa"}, expires_ts=expires)
+    # A write refused by its quota leaves no expiry behind.
+    with pytest.raises(quota.Full):
+        diagnoses.create(tenant, {"id": "dx_000000000000bbbbbbbbbbbb"}, max_count=1, expires_ts=expires)
+    assert retention.due(expires + 1) == [("dataset", tenant, "ds_000000000000aaaaaaaaaaaa"),
+                                          ("diagnosis", tenant, "dx_000000000000aaaaaaaaaaaa")]
     assert datasets.stored_bytes(tenant) == 8
     assert sweep(retention, jobs, datasets, diagnoses, blobs) == 0  # not yet
     assert sweep(retention, jobs, datasets, diagnoses, blobs, now=expires + 1) == 2

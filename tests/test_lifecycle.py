@@ -213,6 +213,20 @@ def test_a_job_cancelled_while_its_trainer_was_lost_never_starts_again(stores, r
     assert final.status == JobStatus.CANCELLED and final.attempts == 1
 
 
+def test_a_job_is_submitted_with_its_expiry_in_one_step(stores, redis_client, tenant):
+    _, lifecycle, datasets = stores
+    expires = time.time() + 3600
+    record = JobRecord(id=new_id("job"), status=JobStatus.QUEUED, dataset_id=dataset(datasets, tenant),
+                       config=CONFIG, created_at=now(), queued_at=now())
+    lifecycle.submit(tenant, record, max_active=100, expires_ts=expires)
+    assert redis_client.zscore(keys.expiry(), keys.expiry_member("job", tenant, record.id)) == pytest.approx(expires)
+    refused = JobRecord(id=new_id("job"), status=JobStatus.QUEUED, dataset_id=record.dataset_id,
+                        config=CONFIG, created_at=now(), queued_at=now())
+    with pytest.raises(SubmitRefused):
+        lifecycle.submit(tenant, refused, max_active=1, expires_ts=expires)
+    assert redis_client.zscore(keys.expiry(), keys.expiry_member("job", tenant, refused.id)) is None
+
+
 def test_submit_is_refused_whole_when_the_dataset_is_gone_or_the_quota_full(stores, redis_client, tenant):
     jobs, lifecycle, datasets = stores
     ghost = JobRecord(id=new_id("job"), status=JobStatus.QUEUED, dataset_id="ds_gone", config=CONFIG,

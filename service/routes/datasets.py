@@ -125,8 +125,10 @@ def _keep(
         # a dataset that exists in Redis always has its bytes.
         files.put(blob_keys.dataset(tenant, dataset_id), upload.path, upload.sha256)
         max_bytes = settings.max_dataset_storage_mb * quotas.MIB
-        datasets.create(tenant, meta, profile, max_count=settings.max_datasets, max_bytes=max_bytes)
-        container.retention.schedule("dataset", tenant, dataset_id, expires_ts)
+        # The record, its quota check and its expiry: one transaction.
+        datasets.create(
+            tenant, meta, profile, max_count=settings.max_datasets, max_bytes=max_bytes, expires_ts=expires_ts
+        )
     except BaseException as exc:
         datasets.release_sha(tenant, upload.sha256, dataset_id)
         with contextlib.suppress(BlobStoreUnavailable):  # the store may be what failed

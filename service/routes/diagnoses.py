@@ -51,10 +51,9 @@ def create_diagnosis(body: DiagnosisRequest, response: Response, tenant: Tenant,
         "diagnosis": diagnosis,
     }
     try:
-        container.diagnoses.create(tenant, record, max_count=container.settings.max_diagnoses)
+        container.diagnoses.create(tenant, record, max_count=container.settings.max_diagnoses, expires_ts=expires_ts)
     except quota.Full as exc:
         raise quotas.full(exc, container.settings) from None
-    container.retention.schedule("diagnosis", tenant, diagnosis_id, expires_ts)
     response.headers["Location"] = f"/v1/diagnoses/{diagnosis_id}"
     return _resource(record)
 

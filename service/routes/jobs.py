@@ -153,7 +153,9 @@ def _accept(config: JobConfig, tenant: str, container: ContainerDep) -> JobRecor
     )
     try:
         # The quotas are checked in the same step as the write: racing submits never overshoot.
-        container.lifecycle.submit(tenant, record, max_active=settings.max_queued_jobs, max_stored=settings.max_jobs)
+        container.lifecycle.submit(
+            tenant, record, max_active=settings.max_queued_jobs, max_stored=settings.max_jobs, expires_ts=expires_ts
+        )
     except SubmitRefused as exc:
         if exc.why == "stored":
             raise quotas.jobs_full(exc.count, settings) from None
@@ -165,7 +167,6 @@ def _accept(config: JobConfig, tenant: str, container: ContainerDep) -> JobRecor
                 headers={"Retry-After": "30"},
             ) from None
         raise _no_dataset(config.dataset_id) from None
-    container.retention.schedule("job", tenant, record.id, expires_ts)
     try:
         enqueue(container.celery, container.redis, tenant, record.id, config.device)
     except Exception:  # noqa: BLE001 - kombu raises several kinds; the outbox resends whatever it was
