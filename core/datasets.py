@@ -1,4 +1,11 @@
-"""Dataset metadata in Redis: create (deduplicated by sha256 per tenant), get, list, delete."""
+"""Dataset metadata in Redis: create (deduplicated by sha256 per tenant), get, list, delete.
+
+Create and delete are each one transaction (WATCH/MULTI) over everything a dataset is made of:
+the record, its profile, the tenant's index, its byte count, the sha256 mapping that dedupes
+uploads, its retention expiry. A process that dies mid-way leaves all of it or none: no stale
+sha256 claim, no bytes counted for a dataset that is gone, no dataset deleted under a job that
+was submitted in the meantime (submit adds the job to the users set the delete watches).
+"""
 
 from __future__ import annotations
 
@@ -17,24 +24,21 @@ class DatasetInUse(Exception):
         self.job_ids = job_ids
 
 
+class DuplicateBytes(Exception):
+    """These bytes are already the tenant's dataset ``dataset_id`` (stored by a racing upload)."""
+
+    def __init__(self, dataset_id: str) -> None:
+        super().__init__(dataset_id)
+        self.dataset_id = dataset_id
+
+
 class DatasetStore:
     def __init__(self, client: redis.Redis) -> None:
         self.r = client
 
-    def claim_sha(self, tenant: str, sha256: str, dataset_id: str) -> str | None:
-        """Reserve ``sha256`` for ``dataset_id``; returns the existing id when these bytes are known."""
-        if self.r.set(keys.dataset_by_sha(tenant, sha256), dataset_id, nx=True):
-            return None
-        return self.r.get(keys.dataset_by_sha(tenant, sha256))
-
     def by_sha(self, tenant: str, sha256: str) -> dict[str, Any] | None:
         dataset_id = self.r.get(keys.dataset_by_sha(tenant, sha256))
         return self.get(tenant, dataset_id) if dataset_id else None
-
-    def release_sha(self, tenant: str, sha256: str, dataset_id: str) -> None:
-        key = keys.dataset_by_sha(tenant, sha256)
-        if self.r.get(key) == dataset_id:
-            self.r.delete(key)
 
     def create(
         self,
@@ -48,10 +52,17 @@ class DatasetStore:
     ) -> None:
         """Stores the dataset's record (and its expiry, at ``expires_ts``); raises ``quota.Full``
         instead when the tenant already has ``max_count`` datasets or this one would take its bytes
-        past ``max_bytes``. Checked and written in one transaction: racing uploads never overshoot."""
+        past ``max_bytes``, and ``DuplicateBytes`` when its sha256 is already a stored dataset.
+        Checked and written in one transaction: racing uploads never overshoot, nor store the same
+        bytes twice."""
         index, usage, size = keys.dataset_index(tenant), keys.usage(tenant), int(meta["size_bytes"])
+        by_sha = keys.dataset_by_sha(tenant, meta["sha256"])
 
         def write(p: redis.client.Pipeline) -> None:
+            # A mapping to a record that is gone (written before create and delete were whole
+            # transactions) is free to take.
+            if (existing := p.get(by_sha)) and p.exists(keys.dataset(tenant, existing)):
+                raise DuplicateBytes(existing)
             count, stored = p.zcard(index), int(p.hget(usage, "dataset_bytes") or 0)
             if max_count is not None and count >= max_count:
                 raise quota.Full("datasets", count)
@@ -63,10 +74,11 @@ class DatasetStore:
                 p.set(keys.dataset_profile(tenant, meta["id"]), json.dumps(profile))
             p.zadd(index, {meta["id"]: 0})
             p.hincrby(usage, "dataset_bytes", size)
+            p.set(by_sha, meta["id"])
             if expires_ts is not None:
                 p.zadd(keys.expiry(), {keys.expiry_member("dataset", tenant, meta["id"]): expires_ts})
 
-        self.r.transaction(write, index, usage)
+        self.r.transaction(write, index, usage, by_sha)
 
     def profile(self, tenant: str, dataset_id: str) -> dict[str, Any] | None:
         raw = self.r.get(keys.dataset_profile(tenant, dataset_id))
@@ -95,19 +107,26 @@ class DatasetStore:
     def delete(self, tenant: str, dataset_id: str) -> dict[str, Any] | None:
         """Removes the metadata; raises DatasetInUse while a queued/running job uses it (the users
         set is kept by ``core.lifecycle``: a job joins it at submit and leaves it as it ends)."""
-        meta = self.get(tenant, dataset_id)
-        if meta is None:
-            return None
-        users = sorted(self.r.smembers(keys.dataset_users(tenant, dataset_id)))
-        if users:
-            raise DatasetInUse(users)
-        with self.r.pipeline() as p:
-            p.delete(keys.dataset(tenant, dataset_id))
+        record, users = keys.dataset(tenant, dataset_id), keys.dataset_users(tenant, dataset_id)
+
+        def write(p: redis.client.Pipeline) -> dict[str, Any] | None:
+            raw = p.get(record)
+            if raw is None:
+                return None  # never stored, or another delete won: its bytes are given back once
+            if in_use := sorted(p.smembers(users)):
+                raise DatasetInUse(in_use)
+            meta: dict[str, Any] = json.loads(raw)
+            by_sha = keys.dataset_by_sha(tenant, meta["sha256"])
+            p.watch(by_sha)
+            mapped = p.get(by_sha)
+            p.multi()
+            p.delete(record)
             p.delete(keys.dataset_profile(tenant, dataset_id))
             p.zrem(keys.dataset_index(tenant), dataset_id)
-            p.delete(keys.dataset_by_sha(tenant, meta["sha256"]))
-            deleted = p.execute()[0]
-        # Only the caller whose DEL removed the record gives its bytes back (no double count).
-        if deleted:
-            self.r.hincrby(keys.usage(tenant), "dataset_bytes", -int(meta["size_bytes"]))
-        return meta
+            if mapped == dataset_id:
+                p.delete(by_sha)
+            p.hincrby(keys.usage(tenant), "dataset_bytes", -int(meta["size_bytes"]))
+            return meta
+
+        result: dict[str, Any] | None = self.r.transaction(write, record, users, value_from_callable=True)
+        return result

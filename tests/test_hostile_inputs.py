@@ -38,7 +38,7 @@ CASES = json.loads((CORPUS / "EXPECTED.json").read_text())["cases"]
 # The API process imports FastAPI, pyarrow, pandas and matplotlib (~250 MiB here); no hostile
 # request may make it grow past this.
 RSS_BOUND_MB = 600
-TENANTS = ("evil", "dsq", "bytesq", "dxq", "jobq", "sse", "race")
+TENANTS = ("evil", "dsq", "bytesq", "dxq", "jobq", "sse", "race", "twins")
 KEYS = {tenant: f"KEY-{tenant}" for tenant in TENANTS}
 METRICS_TOKEN = "scrape-secret"
 LIMITS = {
@@ -332,6 +332,28 @@ def test_racing_uploads_and_diagnoses_never_pass_their_caps(stack):
         assert sorted(r.status_code for r in diagnoses) == [201] * 2 + [429] * 10
         assert len(http.get("/v1/datasets").json()["items"]) == 5
     assert stored(stack, "race")[2] - blobs_before == 5
+
+
+def test_racing_uploads_of_the_same_bytes_store_one_dataset(stack):
+    """8 uploads of identical bytes at once: one dataset, one blob, its bytes counted once; every
+    answer names it (the sha256 mapping is written in the transaction that writes the record)."""
+    api, server, _ = stack
+    blobs_before = stored(stack, "twins")[2]
+    body = classic_csv(rows=40, seed=7)
+    with client_for(api, "twins") as http, ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: http.post("/v1/datasets", files={"file": ("d.csv", body)}), range(8)))
+        assert sorted(r.status_code for r in answers) == [200] * 7 + [201]
+        assert len({r.json()["id"] for r in answers}) == 1
+        assert len(http.get("/v1/datasets").json()["items"]) == 1
+        dataset_id = answers[0].json()["id"]
+        r = redis.Redis.from_url(server.url, decode_responses=True)
+        assert int(r.hget("ld:t:twins:usage", "dataset_bytes")) == len(body)
+        assert stored(stack, "twins")[2] - blobs_before == 1
+        # Deleted, its bytes are given back once and the same bytes make a new dataset.
+        assert http.delete(f"/v1/datasets/{dataset_id}").status_code == 204
+        assert int(r.hget("ld:t:twins:usage", "dataset_bytes")) == 0
+        again = http.post("/v1/datasets", files={"file": ("d.csv", body)})
+        assert again.status_code == 201 and again.json()["id"] != dataset_id
 
 
 def test_diagnosis_and_job_quotas(api):

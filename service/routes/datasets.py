@@ -13,7 +13,7 @@ from core import quota
 from core.blobs import BlobCache, BlobStoreUnavailable
 from core.blobs import keys as blob_keys
 from core.data import inspect_dataset
-from core.datasets import DatasetInUse, DatasetStore
+from core.datasets import DatasetInUse, DatasetStore, DuplicateBytes
 from core.ids import new_id, now
 from core.settings import Settings
 from service import quotas
@@ -43,7 +43,7 @@ _UPLOAD_BODY = {
         },
     }
 }
-_ERRORS = problem_responses(400, 401, 413, 415, 422, 429, 507)
+_ERRORS = problem_responses(400, 401, 409, 413, 415, 422, 429, 507)
 
 
 @router.post(
@@ -106,9 +106,6 @@ def _keep(
         profile=True,
     )
     dataset_id = new_id("ds")
-    existing = datasets.claim_sha(tenant, upload.sha256, dataset_id)
-    if existing and (meta := datasets.get(tenant, existing)):
-        return _already_uploaded(response, meta)
     profile = info.pop("profile", None)
     expires_ts, expires_at = container.retention.expires_at()
     meta = {
@@ -130,9 +127,16 @@ def _keep(
             tenant, meta, profile, max_count=settings.max_datasets, max_bytes=max_bytes, expires_ts=expires_ts
         )
     except BaseException as exc:
-        datasets.release_sha(tenant, upload.sha256, dataset_id)
         with contextlib.suppress(BlobStoreUnavailable):  # the store may be what failed
             files.store.delete(blob_keys.dataset(tenant, dataset_id))
+        if isinstance(exc, DuplicateBytes):  # a racing upload of the same bytes was stored first
+            if known := datasets.get(tenant, exc.dataset_id):
+                return _already_uploaded(response, known)
+            raise Problem(
+                409,
+                "The same bytes were stored by another upload and deleted again meanwhile: upload again.",
+                headers={"Retry-After": "1"},
+            ) from None
         if isinstance(exc, quota.Full):  # another upload took the last room meanwhile
             raise quotas.full(exc, settings, upload.size) from None
         raise
