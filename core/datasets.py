@@ -75,10 +75,25 @@ class DatasetStore:
             p.zadd(index, {meta["id"]: 0})
             p.hincrby(usage, "dataset_bytes", size)
             p.set(by_sha, meta["id"])
+            p.zrem(keys.datasets_storing(), f"{tenant}/{meta['id']}")
             if expires_ts is not None:
                 p.zadd(keys.expiry(), {keys.expiry_member("dataset", tenant, meta["id"]): expires_ts})
 
         self.r.transaction(write, index, usage, by_sha)
+
+    def begin_storing(self, tenant: str, dataset_id: str, since: float) -> None:
+        """Registers bytes about to be stored for a dataset whose record is not written yet."""
+        self.r.zadd(keys.datasets_storing(), {f"{tenant}/{dataset_id}": since})
+
+    def end_storing(self, tenant: str, dataset_id: str) -> None:
+        """Unregisters bytes of ``begin_storing`` that are gone again (the upload was refused, or
+        the orphan sweep removed them); ``create`` unregisters them in its own transaction."""
+        self.r.zrem(keys.datasets_storing(), f"{tenant}/{dataset_id}")
+
+    def storing_before(self, moment: float, limit: int = 100) -> list[tuple[str, str]]:
+        """(tenant, dataset_id) of bytes registered before ``moment`` and not unregistered since."""
+        members = self.r.zrangebyscore(keys.datasets_storing(), "-inf", moment, start=0, num=limit)
+        return [(tenant, dataset_id) for tenant, _, dataset_id in (m.partition("/") for m in members)]
 
     def profile(self, tenant: str, dataset_id: str) -> dict[str, Any] | None:
         raw = self.r.get(keys.dataset_profile(tenant, dataset_id))

@@ -27,6 +27,13 @@ def dataset_by_sha(tenant: str, sha256: str) -> str:
     return f"{_tenant(tenant)}:ds-sha:{sha256}"
 
 
+def datasets_storing() -> str:
+    """Sorted set of "tenant/dataset_id" whose bytes an upload is storing, scored by when it began:
+    the record's transaction removes the entry, so one left past a grace is an orphan (the upload's
+    process died between storing the bytes and writing the record): ``core.orphans``."""
+    return f"{PREFIX}:ds-storing"
+
+
 def dataset_profile(tenant: str, dataset_id: str) -> str:
     """JSON of the table's column facts (and few-valued columns' labels) found at upload: what
     job configs are checked against at submit, without reading the file again."""

@@ -1,4 +1,5 @@
-"""Background work of an API process: the retention sweep, once a minute.
+"""Background work of an API process, once a minute: the retention sweep, and the sweep of what
+killed uploads left behind (``core.orphans``).
 
 Every API process sweeps (sweeps are idempotent), so nothing depends on one process staying up.
 """
@@ -10,6 +11,7 @@ import asyncio
 import redis
 
 from core.logging import get_logger
+from core.orphans import sweep_orphans
 from core.retention import sweep
 from service.container import Container
 
@@ -18,7 +20,8 @@ SWEEP_EVERY_S = 60.0
 
 
 def sweep_once(container: Container) -> int:
-    return sweep(container.retention, container.jobs, container.datasets, container.diagnoses, container.blobs)
+    removed = sweep(container.retention, container.jobs, container.datasets, container.diagnoses, container.blobs)
+    return removed + sweep_orphans(container.datasets, container.blob_cache)
 
 
 async def sweep_forever(container: Container, every_s: float = SWEEP_EVERY_S) -> None:

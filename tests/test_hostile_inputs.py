@@ -332,6 +332,8 @@ def test_racing_uploads_and_diagnoses_never_pass_their_caps(stack):
         assert sorted(r.status_code for r in diagnoses) == [201] * 2 + [429] * 10
         assert len(http.get("/v1/datasets").json()["items"]) == 5
     assert stored(stack, "race")[2] - blobs_before == 5
+    # Stored or refused, no upload's bytes are left registered as being stored (core.orphans).
+    assert redis.Redis.from_url(stack[1].url).zcard("ld:ds-storing") == 0
 
 
 def test_racing_uploads_of_the_same_bytes_store_one_dataset(stack):
@@ -349,6 +351,7 @@ def test_racing_uploads_of_the_same_bytes_store_one_dataset(stack):
         r = redis.Redis.from_url(server.url, decode_responses=True)
         assert int(r.hget("ld:t:twins:usage", "dataset_bytes")) == len(body)
         assert stored(stack, "twins")[2] - blobs_before == 1
+        assert r.zcard("ld:ds-storing") == 0
         # Deleted, its bytes are given back once and the same bytes make a new dataset.
         assert http.delete(f"/v1/datasets/{dataset_id}").status_code == 204
         assert int(r.hget("ld:t:twins:usage", "dataset_bytes")) == 0

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import IO
 
 from core.blobs.base import BlobStore
+from core.blobs.staging import STAGING, staging_dir
 from core.logging import get_logger
 
 log = get_logger("core.blobs.cache")
-_STAGING = ".staging"
 
 
 class BlobCorrupt(Exception):
@@ -32,11 +32,6 @@ class BlobCache:
         self.root = root
         self.max_bytes = max_bytes
 
-    def _staging(self) -> Path:
-        staging = self.root / _STAGING
-        staging.mkdir(parents=True, exist_ok=True)
-        return staging
-
     def _entry(self, sha256: str) -> Path:
         if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
             raise ValueError(f"not a sha256 hex digest: {sha256!r}")
@@ -44,10 +39,10 @@ class BlobCache:
 
     def staging_file(self) -> IO[bytes]:
         """A temp file for an incoming upload, on the cache's disk so keeping it is a rename."""
-        return tempfile.NamedTemporaryFile(dir=self._staging(), delete=False)
+        return tempfile.NamedTemporaryFile(dir=staging_dir(self.root), delete=False)
 
     def staged_count(self) -> int:
-        staging = self.root / _STAGING
+        staging = self.root / STAGING
         return sum(1 for _ in staging.iterdir()) if staging.exists() else 0
 
     def put(self, key: str, staged: Path, sha256: str) -> None:
@@ -72,7 +67,7 @@ class BlobCache:
         if entry.is_file():
             os.utime(entry)  # recently used: last to be evicted
             return entry
-        tmp = Path(tempfile.mkstemp(dir=self._staging())[1])
+        tmp = Path(tempfile.mkstemp(dir=staging_dir(self.root))[1])
         try:
             self.store.download(key, tmp)
             digest = _sha256_of(tmp)

@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from core.blobs.base import CHUNK_BYTES, BlobNotFound
-
-_STAGING = ".staging"
+from core.blobs.staging import STAGING, staging_dir
 
 
 class LocalBlobStore:
@@ -26,11 +25,6 @@ class LocalBlobStore:
         if not key or any(p in ("", ".", "..") or p.startswith(".") for p in parts):
             raise ValueError(f"not a blob key: {key!r}")
         return self.root.joinpath(*parts)
-
-    def _staging(self) -> Path:
-        staging = self.root / _STAGING
-        staging.mkdir(parents=True, exist_ok=True)
-        return staging
 
     def put_file(self, key: str, source: Path, *, move: bool = False) -> None:
         target = self._path(key)
@@ -47,7 +41,7 @@ class LocalBlobStore:
         target = self._path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         # Written beside the store and renamed, so a reader never sees half a blob.
-        with tempfile.NamedTemporaryFile(dir=self._staging(), delete=False) as tmp:
+        with tempfile.NamedTemporaryFile(dir=staging_dir(self.root), delete=False) as tmp:
             try:
                 shutil.copyfileobj(stream, tmp, CHUNK_BYTES)
                 tmp.flush()
@@ -91,7 +85,7 @@ class LocalBlobStore:
             return
         for path in sorted(self.root.rglob("*")):
             rel = path.relative_to(self.root)
-            if path.is_file() and rel.parts[0] != _STAGING:
+            if path.is_file() and rel.parts[0] != STAGING:
                 key = rel.as_posix()
                 if key.startswith(prefix):
                     yield key

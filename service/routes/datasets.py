@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from pathlib import Path
 from typing import Annotated
 
+import redis
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
@@ -117,6 +119,9 @@ def _keep(
         "expires_at": expires_at,
         **info,
     }
+    # Registered first: if this process dies before the record is written, the housekeeping
+    # sweep finds the bytes and removes them (core.orphans).
+    datasets.begin_storing(tenant, dataset_id, time.time())
     try:
         # To the blob store (a multipart upload streamed from disk, for S3) before the record:
         # a dataset that exists in Redis always has its bytes.
@@ -127,8 +132,11 @@ def _keep(
             tenant, meta, profile, max_count=settings.max_datasets, max_bytes=max_bytes, expires_ts=expires_ts
         )
     except BaseException as exc:
-        with contextlib.suppress(BlobStoreUnavailable):  # the store may be what failed
+        # Bytes that cannot be deleted now (the store or Redis may be what failed) stay
+        # registered: the orphan sweep removes them later.
+        with contextlib.suppress(BlobStoreUnavailable, redis.RedisError):
             files.store.delete(blob_keys.dataset(tenant, dataset_id))
+            datasets.end_storing(tenant, dataset_id)
         if isinstance(exc, DuplicateBytes):  # a racing upload of the same bytes was stored first
             if known := datasets.get(tenant, exc.dataset_id):
                 return _already_uploaded(response, known)
