@@ -8,6 +8,7 @@ import os
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -20,6 +21,9 @@ from core.job_record import JobRecord, JobStatus
 from core.lifecycle import Lifecycle
 from core.settings import Settings
 from service.worker_command import worker_command
+
+# Valid datasets of every format (tests/corpus/make_corpus.py).
+GOOD = Path(__file__).parent / "corpus" / "good"
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
 # Tenants of the keyed API (conftest's `keyed_api`): each module that needs keys has a tenant of

@@ -8,9 +8,9 @@ import pytest
 
 from core.data import DatasetError, inspect_dataset, resolve_spec
 from core.job_config import DataConfig
+from tests.helpers import GOOD
 
 MALFORMED = Path(__file__).parent / "corpus" / "malformed"
-GOOD = Path(__file__).parent / "corpus" / "good"
 TABLE = json.loads((MALFORMED / "EXPECTED.json").read_text())
 CASES = TABLE["cases"]
 

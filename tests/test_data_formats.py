@@ -12,8 +12,8 @@ import pytest
 
 from core.data import DatasetError, inspect_dataset, prepare_arrays, resolve_spec
 from core.job_config import DataConfig
+from tests.helpers import GOOD
 
-GOOD = Path(__file__).parent / "corpus" / "good"
 LIMIT = 10 * 1024 * 1024
 
 

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from core.data import DatasetError, inspect_dataset, resolve_spec
 from core.job_config import DataConfig
+from tests.helpers import GOOD
 
-GOOD = Path(__file__).parent / "corpus" / "good"
 LIMIT = 1024 * 1024
 # No deadline: timings on a shared CI machine say nothing about the code (benchmarks/ measures speed).
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -12,8 +12,7 @@ from hypothesis import strategies as st
 from core.data import DatasetError, prepare_arrays, resolve_spec
 from core.data.windowing import count_samples, split_sizes, target_rows, training_input_rows
 from core.job_config import DataConfig
-
-GOOD = Path(__file__).parent / "corpus" / "good"
+from tests.helpers import GOOD
 
 
 def _csv(tmp_path: Path, header: str, rows) -> Path:

@@ -79,13 +79,14 @@ def save_model(
     tenant: str,
     job_id: str,
     run: int,
+    attempt: int,
     seed: int,
     task: str,
     spec: dict,
 ) -> dict:
     """Saves the kept weights as ``.keras`` in the blob store; returns the model's record."""
     kept = keeper.apply()
-    key = blob_keys.model(tenant, job_id, run)
+    key = blob_keys.model(tenant, job_id, run, attempt)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.keras"  # Keras insists on the suffix
         model.save(path)

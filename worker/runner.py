@@ -321,11 +321,17 @@ class JobRunner:
                 tenant=tenant,
                 job_id=job_id,
                 run=run,
+                attempt=claim.token,
                 seed=seed,
                 task=config.task,
                 spec=prepared.spec,
             )
-            self.lifecycle.save_model(claim, run, record)
+            try:
+                self.lifecycle.save_model(claim, run, record)
+            except Fenced:
+                # This attempt lost the job (requeued, cancelled, deleted): its file is nobody's.
+                self.blobs.store.delete(record["blob"])
+                raise
         diagnosis = diagnose(
             histories,
             task=config.task,

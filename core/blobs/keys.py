@@ -7,9 +7,10 @@ def dataset(tenant: str, dataset_id: str) -> str:
     return f"datasets/{tenant}/{dataset_id}"
 
 
-def model(tenant: str, job_id: str, run: int) -> str:
-    """A run's trained `.keras` model."""
-    return f"models/{tenant}/{job_id}/run-{run}.keras"
+def model(tenant: str, job_id: str, run: int, attempt: int) -> str:
+    """A run's trained `.keras` model, as one attempt at the job saved it: a stale trainer (its job
+    requeued and claimed again) can never overwrite the file the current attempt recorded."""
+    return f"models/{tenant}/{job_id}/attempt-{attempt}/run-{run}.keras"
 
 
 def job_models_prefix(tenant: str, job_id: str) -> str:
