@@ -34,6 +34,13 @@ def datasets_storing() -> str:
     return f"{PREFIX}:ds-storing"
 
 
+def blob_purges() -> str:
+    """Set of blob prefixes to delete (a deleted job's model files), added by the script that
+    deletes the record: whoever deletes the files removes the entry, and one left behind by a
+    process that died in between is finished by ``core.orphans``."""
+    return f"{PREFIX}:blob-purges"
+
+
 def dataset_profile(tenant: str, dataset_id: str) -> str:
     """JSON of the table's column facts (and few-valued columns' labels) found at upload: what
     job configs are checked against at submit, without reading the file again."""

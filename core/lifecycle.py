@@ -30,6 +30,7 @@ from typing import Any
 import redis
 
 from core import job_events, keys
+from core.blobs import keys as blob_keys
 from core.ids import now
 from core.job_record import FINISHED, JobRecord, JobStatus, encode_fields
 
@@ -187,13 +188,15 @@ return 1
 """
 
 # KEYS: 1 job, 2 index, 3 active, 4 running, 5 dataset users, 6 diagnosis, 7 heartbeat, 8 outbox,
-# 9 job counts by status, 10.. the job's other keys (histories, health records, model records,
-# event log, webhook deliveries). ARGV: 1 job id, 2 "tenant/job".
+# 9 job counts by status, 10 blob purges, 11.. the job's other keys (histories, health records,
+# model records, event log, webhook deliveries). ARGV: 1 job id, 2 "tenant/job", 3 the job's
+# model files' prefix (their deletion is owed from this step on: ``core.trained_models``).
 _DELETE = """
 local raw = redis.call('HGET', KEYS[1], 'status')
 if raw then redis.call('HINCRBY', KEYS[9], cjson.decode(raw), -1) end
 redis.call('DEL', KEYS[1], KEYS[6], KEYS[7])
-for i = 10, #KEYS do redis.call('DEL', KEYS[i]) end
+for i = 11, #KEYS do redis.call('DEL', KEYS[i]) end
+redis.call('SADD', KEYS[10], ARGV[3])
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('SREM', KEYS[3], ARGV[1])
 redis.call('SREM', KEYS[4], ARGV[2])
@@ -348,8 +351,10 @@ class Lifecycle:
         return current is not None and JobStatus(json.loads(current)) not in FINISHED
 
     def delete(self, tenant: str, job: JobRecord) -> None:
-        """Removes the job and everything it held. A trainer still at it is fenced (the job is gone)
-        and stops at its next batch (the cancel flag stays until it expires)."""
+        """Removes the job and everything it held, and owes the deletion of its model files (the
+        caller then runs ``core.trained_models.delete_model_files``). A trainer still at it is
+        fenced (the job is gone) and stops at its next batch (the cancel flag stays until it
+        expires)."""
         self._delete(
             keys=[
                 keys.job(tenant, job.id),
@@ -361,11 +366,12 @@ class Lifecycle:
                 keys.job_heartbeat(tenant, job.id),
                 keys.outbox(),
                 keys.job_counts(),
+                keys.blob_purges(),
                 *self._attempt_keys(tenant, job.id, job.runs),
                 keys.job_event_log(tenant, job.id),
                 keys.job_deliveries(tenant, job.id),
             ],
-            args=[job.id, member(tenant, job.id)],
+            args=[job.id, member(tenant, job.id), blob_keys.job_models_prefix(tenant, job.id)],
         )
 
     # -- trainer side ---------------------------------------------------------------------------

@@ -5,6 +5,8 @@
   (``DatasetStore.begin_storing``) and the record's transaction unregisters them, so an entry
   older than ``GRACE_S`` is an orphan: its bytes are deleted unless a record exists after all.
 - Staged files (an upload's body, a blob on its way into place) older than ``GRACE_S``.
+- Model files of a deleted job, when the process that deleted the job died before its files
+  (the delete script records that they are owed; they are deleted on the next sweep).
 
 The grace is far longer than any upload takes, so nothing still being written is touched.
 """
@@ -19,6 +21,7 @@ from core.blobs.local import LocalBlobStore
 from core.blobs.staging import remove_stale
 from core.datasets import DatasetStore
 from core.logging import get_logger
+from core.trained_models import owed_purges, purge
 
 log = get_logger("core.orphans")
 GRACE_S = 24 * 3600.0
@@ -36,6 +39,9 @@ def sweep_orphans(datasets: DatasetStore, cache: BlobCache, now: float | None = 
     removed += remove_stale(cache.root, cutoff)
     if isinstance(cache.store, LocalBlobStore):
         removed += remove_stale(cache.store.root, cutoff)
+    for prefix in owed_purges(datasets.r):
+        purge(cache.store, datasets.r, prefix)
+        removed += 1
     if removed:
         log.info("orphans_removed", count=removed)
     return removed

@@ -78,7 +78,7 @@ def sweep(
                     continue
                 # Through the lifecycle, the one writer of job keys: it releases what the job held.
                 Lifecycle(jobs.r).delete(tenant, record)
-                delete_model_files(blobs, tenant, record_id)
+                delete_model_files(blobs, jobs.r, tenant, record_id)
                 removed += 1
         elif kind == "dataset":
             try:

@@ -16,10 +16,22 @@ from core.blobs import BlobStore
 from core.blobs import keys as blob_keys
 
 
-def delete_model_files(blobs: BlobStore, tenant: str, job_id: str) -> None:
-    """Removes every model file of a job (its records go with the job: ``Lifecycle.delete``)."""
-    for key in list(blobs.keys(blob_keys.job_models_prefix(tenant, job_id))):
+def delete_model_files(blobs: BlobStore, client: redis.Redis, tenant: str, job_id: str) -> None:
+    """Removes every model file of a deleted job (its records went with it: ``Lifecycle.delete``,
+    which also recorded that these files are owed: see ``purge``)."""
+    purge(blobs, client, blob_keys.job_models_prefix(tenant, job_id))
+
+
+def purge(blobs: BlobStore, client: redis.Redis, prefix: str) -> None:
+    """Deletes every blob under ``prefix``, then the entry that said they were owed."""
+    for key in list(blobs.keys(prefix)):
         blobs.delete(key)
+    client.srem(keys.blob_purges(), prefix)
+
+
+def owed_purges(client: redis.Redis, limit: int = 100) -> list[str]:
+    """Prefixes whose deletion a process began and may not have finished (``core.orphans``)."""
+    return list(client.srandmember(keys.blob_purges(), limit) or [])
 
 
 class ModelStore:

@@ -12,7 +12,9 @@ import zipfile
 import keras
 import numpy as np
 import pytest
+import redis
 
+from core import keys
 from core.blobs import keys as blob_keys
 from core.blobs import open_blob_store
 from core.data import prepare_arrays
@@ -221,9 +223,11 @@ def test_npz_model_predicts_from_x(client, worker, bundle, tmp_path, settings):
     # Deleting the job deletes its model files too.
     store = open_blob_store(settings)
     prefix = blob_keys.job_models_prefix("default", job["id"])
-    assert list(store.keys(prefix)) == [f"{prefix}run-1.keras"]
+    assert list(store.keys(prefix)) == [blob_keys.model("default", job["id"], 1, attempt=1)]
     assert client.delete(f"/v1/jobs/{job['id']}").status_code == 204
     assert list(store.keys(prefix)) == []
+    # ...and settles what its delete script said was owed (nothing left for core.orphans).
+    assert not redis.Redis.from_url(settings.redis_url).sismember(keys.blob_purges(), prefix)
 
 
 def test_events_as_a_json_list_match_the_stream(client, table_job):

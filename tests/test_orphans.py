@@ -10,11 +10,15 @@ from pathlib import Path
 
 import pytest
 
+from core import keys
 from core.blobs import BlobCache
 from core.blobs import keys as blob_keys
 from core.blobs.local import LocalBlobStore
 from core.datasets import DatasetStore
 from core.embedded_redis import EmbeddedRedis
+from core.ids import new_id, now
+from core.job_record import JobRecord, JobStatus
+from core.lifecycle import Lifecycle
 from core.orphans import GRACE_S, sweep_orphans
 from core.redis_client import worker_client
 
@@ -66,3 +70,23 @@ def test_bytes_without_a_record_and_stale_staged_files_are_swept(datasets, tmp_p
     assert store.exists(blob_keys.dataset(TENANT, KEPT)) and datasets.get(TENANT, KEPT) is not None
     assert datasets.storing_before(began + GRACE_S + 1) == []
     assert sweep_orphans(datasets, cache, now=began + GRACE_S + 1) == 0  # nothing twice
+
+
+def test_model_files_of_a_job_deleted_by_a_process_that_died_next_are_swept(datasets, tmp_path):
+    store = LocalBlobStore(tmp_path / "blobs")
+    cache = BlobCache(store, tmp_path / "cache", 10**8)
+    lifecycle = Lifecycle(datasets.r)
+    dataset_id = new_id("ds")
+    datasets.create(TENANT, {"id": dataset_id, "sha256": "f" * 64, "size_bytes": 8})
+    job = JobRecord(id=new_id("job"), status=JobStatus.QUEUED, dataset_id=dataset_id,
+                    config={"device": "cpu", "task": "regression", "training": {"repeats": 1}},
+                    created_at=now(), queued_at=now())
+    lifecycle.submit(TENANT, job)
+    model = blob_keys.model(TENANT, job.id, 1, 1)
+    source = tmp_path / "model.keras"
+    source.write_bytes(b"weights")
+    store.put_file(model, source)
+    lifecycle.delete(TENANT, job)  # ...and the process dies before deleting the files
+    assert store.exists(model) and datasets.r.sismember(keys.blob_purges(), blob_keys.job_models_prefix(TENANT, job.id))
+    assert sweep_orphans(datasets, cache) == 1
+    assert not store.exists(model) and datasets.r.scard(keys.blob_purges()) == 0

@@ -223,5 +223,5 @@ def delete_job(job_id: str, tenant: Tenant, jobs: Jobs, container: ContainerDep)
     if record.status.active:
         container.lifecycle.cancel(tenant, record)  # the flag tells a trainer still at it to stop
     container.lifecycle.delete(tenant, record)
-    delete_model_files(container.blobs, tenant, job_id)
+    delete_model_files(container.blobs, container.redis, tenant, job_id)
     return Response(status_code=204)
