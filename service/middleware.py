@@ -86,7 +86,9 @@ class RequestContextMiddleware:
         route = route_template(scope)
         self.metrics.observe(scope["method"], route, status, seconds)
         job_id = scope.get("path_params", {}).get("job_id")
-        log.info(
+        # Quiet by default: a successful read (clients poll) at DEBUG; writes and errors at INFO.
+        read = scope["method"] in ("GET", "HEAD") and status < 400
+        (log.debug if read else log.info)(
             "request",
             method=scope["method"],
             route=route,

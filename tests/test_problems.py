@@ -10,7 +10,7 @@ import pytest
 
 from core.job_config import JobConfig
 from core.settings import Settings
-from service import problems
+from service import middleware, problems
 from service.app import create_app
 from service.middleware import MAX_JSON_BODY_BYTES
 from tests.helpers import ServerThread, classic_csv, store_job, upload
@@ -191,6 +191,30 @@ class LogRecorder:
 
     def error(self, event: str, **fields) -> None:
         self.errors.append((event, fields))
+
+
+class LevelRecorder:
+    """Which level each request line is logged at."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, str, int]] = []
+
+    def debug(self, event: str, **fields) -> None:
+        self.lines.append(("debug", fields["method"], fields["status"]))
+
+    def info(self, event: str, **fields) -> None:
+        self.lines.append(("info", fields["method"], fields["status"]))
+
+
+def test_request_logs_are_quiet_for_successful_reads(http, monkeypatch):
+    """Clients poll: a successful read is logged at DEBUG (dropped at the default INFO); a write or
+    a refused request at INFO."""
+    recorder = LevelRecorder()
+    monkeypatch.setattr(middleware, "log", recorder)
+    assert http.get("/v1/datasets").status_code == 200
+    assert http.get("/v1/jobs/job_000000000000aaaaaaaaaaaa").status_code == 404
+    assert http.post("/v1/diagnoses", json={"history": {"loss": [1.0, 0.9, 0.8]}}).status_code == 201
+    assert recorder.lines == [("debug", "GET", 200), ("info", "GET", 404), ("info", "POST", 201)]
 
 
 def test_unexpected_exception_is_a_bare_500_with_a_trace_id(strict_api, monkeypatch):

@@ -105,7 +105,10 @@ class EpochLog(_Unstored):
                 pending=len(self.entries) - self.stored,
                 error=type(exc).__name__,
             )
-        log.info(
+        # Progress at INFO about ten times a run (first, every tenth, last); every epoch at DEBUG.
+        every = max(1, self.epochs // 10)
+        shown = epoch in (1, self.epochs) or epoch % every == 0
+        (log.info if shown else log.debug)(
             "epoch",
             job_id=self.claim.job_id,
             run=self.run,
