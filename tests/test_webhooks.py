@@ -13,6 +13,7 @@ import pytest
 import redis
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from core import keys
 from core.webhooks.deliveries import DeliveryStore, payload
 from core.webhooks.signing import SecretStore
 from core.webhooks.targets import AllowList, TargetRefused, check
@@ -228,6 +229,26 @@ def test_a_delivery_is_given_up_after_the_retry_schedule(settings, own_redis):
         assert own_redis.zcard("ld:webhook-due") == 0  # nothing left scheduled
     finally:
         failing.close()
+
+
+def test_a_job_deleted_while_its_delivery_is_sent_is_not_brought_back(own_redis):
+    """The attempt's record is written only over one that still exists: a job deleted mid-send
+    (its deliveries hash with it) leaves no hash nobody owns, and nothing scheduled."""
+    store = DeliveryStore(own_redis)
+    ident = store.schedule("t1", "job_z", "4-0", "succeeded", "https://hooks.example.com/x",
+                           payload("job_z", "succeeded", {}, "t"))
+    record = store.get("t1", "job_z", ident)
+    assert record is not None and own_redis.zcard(keys.webhook_due()) == 1
+    read = store.get
+
+    def read_then_job_deleted(tenant, job_id, delivery):
+        found = read(tenant, job_id, delivery)
+        own_redis.delete(keys.job_deliveries("t1", "job_z"))  # what Lifecycle.delete does meanwhile
+        return found
+
+    store.get = read_then_job_deleted
+    assert store.record_attempt("t1", "job_z", ident, {"ok": False, "status_code": 500}, retry_in_s=60) is None
+    assert not own_redis.exists(keys.job_deliveries("t1", "job_z")) and own_redis.zcard(keys.webhook_due()) == 0
 
 
 def test_the_target_is_checked_again_when_sending(settings, own_redis):

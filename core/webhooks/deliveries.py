@@ -47,6 +47,19 @@ end
 # KEYS: 1 the job's deliveries, 2 due set. ARGV: 1 "tenant/job", 2 id, 3 url, 4 record, 5 now.
 _SCHEDULE = SCHEDULE_LUA + "return schedule_delivery(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])"
 
+# KEYS: 1 the job's deliveries, 2 due set. ARGV: 1 id, 2 record, 3 "tenant/job/id", 4 next attempt
+# due ('' when the delivery ended). Writes only over a record that still exists: a job deleted
+# while its delivery was being sent is not brought back as a deliveries hash nobody owns.
+_RECORD = """
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then
+  redis.call('ZREM', KEYS[2], ARGV[3])
+  return 0
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if ARGV[4] ~= '' then redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3]) else redis.call('ZREM', KEYS[2], ARGV[3]) end
+return 1
+"""
+
 # KEYS[1] due set; ARGV[1] now, ARGV[2] lease seconds, ARGV[3] most to take.
 # Returns the members taken; each is pushed to now + lease until its attempt is recorded.
 _LEASE = """
@@ -104,6 +117,7 @@ class DeliveryStore:
         self.r = client
         self._lease = client.register_script(_LEASE)
         self._schedule = client.register_script(_SCHEDULE)
+        self._record = client.register_script(_RECORD)
 
     def schedule(self, tenant: str, job_id: str, event_id: str, name: str, url: str, body: dict[str, Any]) -> str:
         """Records a delivery due now, outside any job event (job events schedule theirs in their
@@ -151,14 +165,11 @@ class DeliveryStore:
         else:
             due = time.time() + retry_in_s
             record["next_attempt_at"] = _iso(due)
-        with self.r.pipeline() as p:
-            p.hset(keys.job_deliveries(tenant, job_id), ident, json.dumps(record))
-            if record["status"] == "pending":
-                p.zadd(keys.webhook_due(), {member: due})
-            else:
-                p.zrem(keys.webhook_due(), member)
-            p.execute()
-        return record
+        kept = self._record(
+            keys=[keys.job_deliveries(tenant, job_id), keys.webhook_due()],
+            args=[ident, json.dumps(record), member, due if record["status"] == "pending" else ""],
+        )
+        return record if kept else None
 
 
 def _iso(epoch_s: float) -> str:
