@@ -32,6 +32,11 @@ class DuplicateBytes(Exception):
         self.dataset_id = dataset_id
 
 
+def _storing(tenant: str, dataset_id: str) -> str:
+    """A dataset's entry in ``keys.datasets_storing()``."""
+    return f"{tenant}/{dataset_id}"
+
+
 class DatasetStore:
     def __init__(self, client: redis.Redis) -> None:
         self.r = client
@@ -75,7 +80,7 @@ class DatasetStore:
             p.zadd(index, {meta["id"]: 0})
             p.hincrby(usage, "dataset_bytes", size)
             p.set(by_sha, meta["id"])
-            p.zrem(keys.datasets_storing(), f"{tenant}/{meta['id']}")
+            p.zrem(keys.datasets_storing(), _storing(tenant, meta["id"]))
             if expires_ts is not None:
                 p.zadd(keys.expiry(), {keys.expiry_member("dataset", tenant, meta["id"]): expires_ts})
 
@@ -83,12 +88,12 @@ class DatasetStore:
 
     def begin_storing(self, tenant: str, dataset_id: str, since: float) -> None:
         """Registers bytes about to be stored for a dataset whose record is not written yet."""
-        self.r.zadd(keys.datasets_storing(), {f"{tenant}/{dataset_id}": since})
+        self.r.zadd(keys.datasets_storing(), {_storing(tenant, dataset_id): since})
 
     def end_storing(self, tenant: str, dataset_id: str) -> None:
         """Unregisters bytes of ``begin_storing`` that are gone again (the upload was refused, or
         the orphan sweep removed them); ``create`` unregisters them in its own transaction."""
-        self.r.zrem(keys.datasets_storing(), f"{tenant}/{dataset_id}")
+        self.r.zrem(keys.datasets_storing(), _storing(tenant, dataset_id))
 
     def storing_before(self, moment: float, limit: int = 100) -> list[tuple[str, str]]:
         """(tenant, dataset_id) of bytes registered before ``moment`` and not unregistered since."""

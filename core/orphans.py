@@ -1,4 +1,4 @@
-"""What a process killed mid-upload leaves behind, found and removed by the API's housekeeping.
+"""What a killed process leaves behind (uploads, job deletes), found and removed by the API's housekeeping.
 
 - Dataset bytes stored without their record (the process died between storing the bytes and
   the record's transaction): an upload registers the bytes before storing them

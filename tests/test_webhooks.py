@@ -4,6 +4,7 @@ duplicates by `webhook-id`; the job trains on the real worker, whose dispatcher 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -14,7 +15,8 @@ import redis
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from core import keys
-from core.webhooks.deliveries import DeliveryStore, payload
+from core.ids import now
+from core.webhooks.deliveries import SCHEDULE_LUA, DeliveryStore, delivery_record, payload
 from core.webhooks.signing import SecretStore
 from core.webhooks.targets import AllowList, TargetRefused, check
 from tests.helpers import classic_csv, upload, wait_for
@@ -212,14 +214,24 @@ def own_redis(settings) -> redis.Redis:
     client.flushdb()
 
 
+def schedule(client: redis.Redis, tenant: str, job_id: str, event_id: str, name: str, url: str, body: dict) -> str:
+    """A delivery due now, scheduled as a job event's transition schedules it (``core.job_events``),
+    without the transition; returns its id."""
+    ident = "msg_" + hashlib.sha1(f"{job_id}/{event_id}".encode()).hexdigest()[:26]
+    script = client.register_script(SCHEDULE_LUA + "return schedule_delivery(KEYS[1], KEYS[2], unpack(ARGV))")
+    script(keys=[keys.job_deliveries(tenant, job_id), keys.webhook_due()],
+           args=[f"{tenant}/{job_id}", ident, url, delivery_record(name, body, now()), time.time()])
+    return ident
+
+
 def test_a_delivery_is_given_up_after_the_retry_schedule(settings, own_redis):
     failing = Receiver(failures=100)
     failing.secrets = [s["secret"] for s in SecretStore(own_redis).active("t1")]
     try:
         store = DeliveryStore(own_redis)
         body = payload("job_x", "failed", {"status": "failed"}, "2026-01-01T00:00:00.000Z")
-        ident = store.schedule("t1", "job_x", "1-0", "failed", failing.url, body)
-        assert store.schedule("t1", "job_x", "1-0", "failed", failing.url, body) == ident  # one per event
+        ident = schedule(own_redis, "t1", "job_x", "1-0", "failed", failing.url, body)
+        assert schedule(own_redis, "t1", "job_x", "1-0", "failed", failing.url, body) == ident  # one per event
         dispatcher = Dispatcher(settings, own_redis)
         for _ in range(len(settings.webhook_retry_delays) + 1):
             dispatcher.deliver("t1", "job_x", ident)
@@ -235,7 +247,7 @@ def test_a_job_deleted_while_its_delivery_is_sent_is_not_brought_back(own_redis)
     """The attempt's record is written only over one that still exists: a job deleted mid-send
     (its deliveries hash with it) leaves no hash nobody owns, and nothing scheduled."""
     store = DeliveryStore(own_redis)
-    ident = store.schedule("t1", "job_z", "4-0", "succeeded", "https://hooks.example.com/x",
+    ident = schedule(own_redis, "t1", "job_z", "4-0", "succeeded", "https://hooks.example.com/x",
                            payload("job_z", "succeeded", {}, "t"))
     record = store.get("t1", "job_z", ident)
     assert record is not None and own_redis.zcard(keys.webhook_due()) == 1
@@ -257,7 +269,7 @@ def test_the_target_is_checked_again_when_sending(settings, own_redis):
     try:
         store = DeliveryStore(own_redis)
         url = receiver.url.replace("127.0.0.1", "hooks.example.com")
-        ident = store.schedule("t1", "job_y", "2-0", "succeeded", url, payload("job_y", "succeeded", {}, "t"))
+        ident = schedule(own_redis, "t1", "job_y", "2-0", "succeeded", url, payload("job_y", "succeeded", {}, "t"))
         dispatcher = Dispatcher(settings, own_redis, resolve=_resolver({"hooks.example.com": ["10.9.9.9"]}))
         dispatcher.deliver("t1", "job_y", ident)
         record = store.get("t1", "job_y", ident)
@@ -265,7 +277,7 @@ def test_the_target_is_checked_again_when_sending(settings, own_redis):
         assert not receiver.attempts
         # Resolving to the allowed loopback address now, it is delivered, to that address, by name.
         dispatcher = Dispatcher(settings, own_redis, resolve=_resolver({"hooks.example.com": ["127.0.0.1"]}))
-        ident = store.schedule("t1", "job_y", "3-0", "succeeded", url, payload("job_y", "succeeded", {}, "t"))
+        ident = schedule(own_redis, "t1", "job_y", "3-0", "succeeded", url, payload("job_y", "succeeded", {}, "t"))
         receiver.secrets = [s["secret"] for s in SecretStore(own_redis).active("t1")]
         dispatcher.deliver("t1", "job_y", ident)
         assert store.get("t1", "job_y", ident)["status"] == "succeeded" and ident in receiver.received

@@ -15,7 +15,6 @@ crash or lost Redis in between can drop it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from datetime import UTC
@@ -24,7 +23,6 @@ from typing import Any
 import redis
 
 from core import keys
-from core.ids import now
 from core.job_record import FINISHED, JobStatus
 
 # A job's webhook events are named after the statuses they announce.
@@ -43,9 +41,6 @@ local function schedule_delivery(deliveries, due, member, ident, url, record, no
   return ident
 end
 """
-
-# KEYS: 1 the job's deliveries, 2 due set. ARGV: 1 "tenant/job", 2 id, 3 url, 4 record, 5 now.
-_SCHEDULE = SCHEDULE_LUA + "return schedule_delivery(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])"
 
 # KEYS: 1 the job's deliveries, 2 due set. ARGV: 1 id, 2 record, 3 "tenant/job/id", 4 next attempt
 # due ('' when the delivery ended). Writes only over a record that still exists: a job deleted
@@ -93,11 +88,6 @@ def payload(job_id: str, name: str, data: dict[str, Any], created_at: str) -> di
     return {"type": f"job.{name}", "timestamp": created_at, "data": body}
 
 
-def delivery_id(job_id: str, event_id: str) -> str:
-    """The delivery's id (Standard Webhooks' `webhook-id`); ``core.job_events`` computes the same in Lua."""
-    return "msg_" + hashlib.sha1(f"{job_id}/{event_id}".encode(), usedforsecurity=False).hexdigest()[:26]
-
-
 def delivery_record(name: str, body: dict[str, Any], created_at: str) -> str:
     """A new delivery's record as JSON, without its id and url (``SCHEDULE_LUA`` adds both)."""
     record = {
@@ -116,18 +106,7 @@ class DeliveryStore:
     def __init__(self, client: redis.Redis) -> None:
         self.r = client
         self._lease = client.register_script(_LEASE)
-        self._schedule = client.register_script(_SCHEDULE)
         self._record = client.register_script(_RECORD)
-
-    def schedule(self, tenant: str, job_id: str, event_id: str, name: str, url: str, body: dict[str, Any]) -> str:
-        """Records a delivery due now, outside any job event (job events schedule theirs in their
-        transition: ``core.job_events``); the same event scheduled twice stays one delivery."""
-        ident = delivery_id(job_id, event_id)
-        self._schedule(
-            keys=[keys.job_deliveries(tenant, job_id), keys.webhook_due()],
-            args=[f"{tenant}/{job_id}", ident, url, delivery_record(name, body, now()), time.time()],
-        )
-        return ident
 
     def lease(self, lease_s: float, most: int = 16) -> list[tuple[str, str, str]]:
         """(tenant, job_id, delivery_id) of deliveries due now, each leased for ``lease_s``."""
